@@ -1,0 +1,41 @@
+"""flet-storage: namespaced, type-faithful async storage for Flet apps.
+
+>>> storage = FletStorage(app_name="my_app")          # inside a running Flet app
+>>> await storage.set("tags", {"python", "flet"})     # doctest: +SKIP
+>>> await storage.get("tags")                         # doctest: +SKIP
+{'python', 'flet'}
+"""
+
+from ._codec import Codec
+from ._errors import (
+    BackendError,
+    CorruptDataError,
+    KeyNotFoundError,
+    NoPageError,
+    StorageError,
+    StorageFullError,
+    StorageTimeoutError,
+    UnsupportedValueError,
+)
+from ._storage import DEFAULT_TIMEOUT, FletStorage
+from .backends import Backend, MemoryBackend, SharedPreferencesBackend
+
+__version__ = "2.0.0.dev0"
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "Backend",
+    "BackendError",
+    "Codec",
+    "CorruptDataError",
+    "FletStorage",
+    "KeyNotFoundError",
+    "MemoryBackend",
+    "NoPageError",
+    "SharedPreferencesBackend",
+    "StorageError",
+    "StorageFullError",
+    "StorageTimeoutError",
+    "UnsupportedValueError",
+    "__version__",
+]

@@ -1,0 +1,66 @@
+"""The exceptions flet-storage raises.
+
+Every error is a :class:`StorageError` *and* the built-in exception that code written for
+flet-storage 1.1.x (or for plain dictionaries) already catches::
+
+    StorageError
+    ├── KeyNotFoundError          (also KeyError)      get() of a key that is not stored
+    ├── CorruptDataError          (also ValueError)    stored text that cannot be decoded
+    ├── UnsupportedValueError     (also TypeError)     set() of a value the codec cannot encode
+    ├── StorageTimeoutError       (also TimeoutError)  the client did not answer in time
+    ├── NoPageError               (also RuntimeError)  no Flet page to reach SharedPreferences
+    └── BackendError              (also RuntimeError)  the backend reported a failure
+        └── StorageFullError                           the client's storage quota is exhausted
+
+Messages name the key (and, for values, the path of the offending element) but never the
+stored value: values are user data and must not end up in logs.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendError",
+    "CorruptDataError",
+    "KeyNotFoundError",
+    "NoPageError",
+    "StorageError",
+    "StorageFullError",
+    "StorageTimeoutError",
+    "UnsupportedValueError",
+]
+
+
+class StorageError(Exception):
+    """Base class of every error raised by flet-storage."""
+
+    def __str__(self) -> str:
+        # KeyError.__str__ quotes its argument; every error here carries a readable message.
+        return str(self.args[0]) if self.args else ""
+
+
+class KeyNotFoundError(StorageError, KeyError):
+    """The key is not stored in this namespace."""
+
+
+class CorruptDataError(StorageError, ValueError):
+    """The text stored under a key is not data flet-storage can decode."""
+
+
+class UnsupportedValueError(StorageError, TypeError):
+    """The value (or an element nested in it) has a type the codec cannot store."""
+
+
+class StorageTimeoutError(StorageError, TimeoutError):
+    """The backend did not answer within the configured timeout (e.g. the client is gone)."""
+
+
+class NoPageError(StorageError, RuntimeError):
+    """The default backend was used outside a running Flet app, so there is no page."""
+
+
+class BackendError(StorageError, RuntimeError):
+    """The backend reported that an operation failed."""
+
+
+class StorageFullError(BackendError):
+    """The client refused a write because its storage quota is exhausted."""

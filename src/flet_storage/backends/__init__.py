@@ -1,0 +1,14 @@
+"""Backends: where FletStorage keeps its already-encoded values.
+
+* :class:`SharedPreferencesBackend` (the default): Flet's SharedPreferences of the current page
+  - browser localStorage on web, platform preferences on desktop and mobile;
+* :class:`MemoryBackend`: an in-process stand-in with the same semantics, for tests.
+
+Anything with the :class:`Backend` method set works, ``ft.SharedPreferences`` included.
+"""
+
+from ._base import Backend, RawValue
+from ._flet import SharedPreferencesBackend
+from ._memory import MemoryBackend
+
+__all__ = ["Backend", "MemoryBackend", "RawValue", "SharedPreferencesBackend"]

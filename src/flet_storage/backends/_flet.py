@@ -1,0 +1,76 @@
+"""The default backend: Flet's real ``SharedPreferences`` service of the current page."""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+
+import flet as ft
+
+from .._errors import NoPageError
+from ._base import RawValue
+
+__all__ = ["SharedPreferencesBackend"]
+
+# One service per page, shared by every FletStorage on it. Creating a SharedPreferences
+# registers a control with the page (and the client), and the page only drops it once nothing
+# references it, so a service per FletStorage would pile up in apps that create one per
+# event handler. Keyed weakly so a closed session's page is not kept alive.
+_services: weakref.WeakKeyDictionary[ft.Page, ft.SharedPreferences] = weakref.WeakKeyDictionary()
+
+_NO_PAGE = (
+    "FletStorage has no Flet page to reach SharedPreferences: use it inside a running Flet "
+    "app (in main(page) or an event handler), or pass a backend, e.g. "
+    "FletStorage(app_name, backend=MemoryBackend()) in tests."
+)
+
+
+class SharedPreferencesBackend:
+    """``ft.SharedPreferences`` of the page the caller runs in.
+
+    The page is looked up on every call (``ft.context.page``), so one instance shared by many
+    sessions always talks to the session it is called from. The first page seen is remembered
+    for calls made where Flet sets no page context (e.g. a bare thread).
+    """
+
+    def __init__(self) -> None:
+        self._first_page: weakref.ref[ft.Page] | None = None
+
+    def service(self) -> ft.SharedPreferences:
+        """The SharedPreferences service of the current page, created on first use."""
+        try:
+            page = ft.context.page
+        except RuntimeError:
+            first = self._first_page() if self._first_page else None
+            if first is None or first not in _services:
+                raise NoPageError(_NO_PAGE) from None
+            return _services[first]
+        if self._first_page is None:
+            self._first_page = weakref.ref(page)
+        service = _services.get(page)
+        if service is None:
+            service = _services[page] = ft.SharedPreferences()  # registers with ft.context.page
+        return service
+
+    def reset(self) -> None:
+        """Forget the current page's service, so the next call registers a fresh one."""
+        with contextlib.suppress(RuntimeError):
+            _services.pop(ft.context.page, None)
+
+    async def set(self, key: str, value: RawValue) -> bool:
+        return await self.service().set(key, value)
+
+    async def get(self, key: str) -> RawValue | None:
+        return await self.service().get(key)
+
+    async def contains_key(self, key: str) -> bool:
+        return await self.service().contains_key(key)
+
+    async def remove(self, key: str) -> bool:
+        return await self.service().remove(key)
+
+    async def get_keys(self, key_prefix: str) -> list[str]:
+        return await self.service().get_keys(key_prefix)
+
+    async def clear(self) -> bool:
+        return await self.service().clear()
