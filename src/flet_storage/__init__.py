@@ -17,13 +17,12 @@ from ._errors import (
     StorageTimeoutError,
     UnsupportedValueError,
 )
-from ._storage import DEFAULT_TIMEOUT, FletStorage
+from ._storage import FletStorage
 from .backends import Backend, MemoryBackend, SharedPreferencesBackend
 
 __version__ = "2.0.0.dev0"
 
 __all__ = [
-    "DEFAULT_TIMEOUT",
     "Backend",
     "BackendError",
     "Codec",

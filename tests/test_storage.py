@@ -1,0 +1,310 @@
+"""FletStorage on MemoryBackend: every method, every error, namespacing and timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from flet_storage import (
+    BackendError,
+    CorruptDataError,
+    FletStorage,
+    KeyNotFoundError,
+    MemoryBackend,
+    NoPageError,
+    StorageError,
+    StorageFullError,
+    StorageTimeoutError,
+    UnsupportedValueError,
+)
+from flet_storage.backends import RawValue
+
+
+@pytest.fixture
+def backend() -> MemoryBackend:
+    return MemoryBackend()
+
+
+@pytest.fixture
+def storage(backend: MemoryBackend) -> FletStorage:
+    return FletStorage("app", backend=backend)
+
+
+async def test_set_get_round_trip_under_namespaced_key(
+    storage: FletStorage, backend: MemoryBackend
+) -> None:
+    settings = {"theme": "dark", "notifications": True, "volume": 0.5, "tabs": [1, None]}
+    assert await storage.set("user_settings", settings) is True
+    assert await storage.get("user_settings") == settings
+    assert json.loads(backend.data["app.user_settings"]) == settings  # type: ignore[arg-type]
+
+
+async def test_sets_come_back_as_sets(storage: FletStorage) -> None:
+    await storage.set("favorite_tags", {"python", "flet", "async"})
+    tags = await storage.get("favorite_tags")
+    assert tags == {"python", "flet", "async"}
+    assert type(tags) is set
+
+
+async def test_set_replaces_previous_value(storage: FletStorage) -> None:
+    await storage.set("k", 1)
+    await storage.set("k", "two")
+    assert await storage.get("k") == "two"
+
+
+async def test_get_missing_key_is_key_error_naming_key_and_namespace(
+    storage: FletStorage,
+) -> None:
+    with pytest.raises(KeyNotFoundError) as info:
+        await storage.get("user")
+    assert isinstance(info.value, KeyError)
+    assert isinstance(info.value, StorageError)
+    assert str(info.value) == "key 'user' not found in namespace 'app'"
+
+
+async def test_get_or_default(storage: FletStorage) -> None:
+    assert await storage.get_or_default("missing") is None
+    assert await storage.get_or_default("missing", {"name": "Guest"}) == {"name": "Guest"}
+    await storage.set("present", 0)
+    assert await storage.get_or_default("present", 5) == 0
+
+
+async def test_get_or_default_does_not_hide_corrupt_data(
+    storage: FletStorage, backend: MemoryBackend
+) -> None:
+    backend.data["app.settings"] = "{not json"
+    with pytest.raises(CorruptDataError):
+        await storage.get_or_default("settings", {})
+
+
+async def test_contains_key(storage: FletStorage) -> None:
+    assert await storage.contains_key("k") is False
+    await storage.set("k", None)
+    assert await storage.contains_key("k") is True
+    assert await storage.get("k") is None
+
+
+async def test_remove_reports_whether_key_existed(storage: FletStorage) -> None:
+    await storage.set("k", "v")
+    assert await storage.remove("k") is True
+    assert await storage.remove("k") is False
+    assert await storage.contains_key("k") is False
+
+
+@pytest.fixture
+def neighbours(backend: MemoryBackend) -> dict[str, RawValue]:
+    """Keys of other namespaces (and raw keys) that `app` must never see or touch."""
+    raw: dict[str, RawValue] = {
+        "app2.a": '"x"',
+        "app_b.a": '"x"',
+        "appa": '"x"',
+        "other.app.a": '"x"',
+        "plain_key": 7,
+    }
+    backend.data.update(raw)
+    return raw
+
+
+async def test_get_keys_sees_only_its_namespace(
+    storage: FletStorage, neighbours: dict[str, RawValue]
+) -> None:
+    assert await storage.get_keys() == []
+    await storage.set("a", 1)
+    await storage.set("b.c", 2)
+    assert sorted(await storage.get_keys()) == ["a", "b.c"]
+
+
+async def test_clear_removes_only_its_namespace(
+    storage: FletStorage, backend: MemoryBackend, neighbours: dict[str, RawValue]
+) -> None:
+    for i in range(10):
+        await storage.set(f"k{i}", i)
+    await storage.clear()
+    assert await storage.get_keys() == []
+    assert backend.data == neighbours
+    assert backend.calls["clear"] == 0  # SharedPreferences.clear() would wipe every app
+
+
+class _ConcurrencyProbe(MemoryBackend):
+    """Records how many removes are in flight at once."""
+
+    def __init__(self) -> None:
+        super().__init__(latency=0.001)
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    async def remove(self, key: str) -> bool:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await super().remove(key)
+        finally:
+            self.in_flight -= 1
+
+
+async def test_clear_removes_concurrently() -> None:
+    backend = _ConcurrencyProbe()
+    storage = FletStorage("app", backend=backend)
+    for i in range(10):
+        await storage.set(f"k{i}", i)
+    await storage.clear()
+    assert backend.max_in_flight == 10
+    assert backend.data == {}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [5, 2.5, True, ["a", "b"]],
+    ids=["int", "float", "bool", "list"],
+)
+async def test_values_written_by_raw_shared_preferences_are_returned_as_is(
+    storage: FletStorage, backend: MemoryBackend, raw: RawValue
+) -> None:
+    backend.data["app.raw"] = raw
+    got = await storage.get("raw")
+    assert got == raw
+    assert type(got) is type(raw)
+
+
+@pytest.mark.parametrize("text", ["not json", "{", "", "[1, 2"])
+async def test_text_that_is_not_stored_data_is_corrupt_data_error(
+    storage: FletStorage, backend: MemoryBackend, text: str
+) -> None:
+    backend.data["app.settings"] = text
+    with pytest.raises(CorruptDataError, match="key 'settings' in namespace 'app'") as info:
+        await storage.get("settings")
+    assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("app_name", "error"),
+    [(None, TypeError), (3, TypeError), (b"app", TypeError), ("", ValueError)],
+)
+def test_app_name_is_validated(app_name: Any, error: type[Exception]) -> None:
+    with pytest.raises(error, match="app_name"):
+        FletStorage(app_name, backend=MemoryBackend())
+
+
+@pytest.mark.parametrize("timeout", [0, -1.0])
+def test_timeout_is_validated(timeout: float) -> None:
+    with pytest.raises(ValueError, match="timeout"):
+        FletStorage("app", backend=MemoryBackend(), timeout=timeout)
+
+
+@pytest.mark.parametrize("method", ["set", "get", "get_or_default", "contains_key", "remove"])
+async def test_keys_are_validated_before_any_io(
+    storage: FletStorage, backend: MemoryBackend, method: str
+) -> None:
+    args: tuple[Any, ...] = ("v",) if method == "set" else ()
+    with pytest.raises(TypeError, match="key must be a str, not int"):
+        await getattr(storage, method)(42, *args)
+    with pytest.raises(ValueError, match="key must be a non-empty string"):
+        await getattr(storage, method)("", *args)
+    assert not backend.calls
+
+
+async def test_unsupported_value_names_key_and_keeps_previous_value(
+    storage: FletStorage, backend: MemoryBackend
+) -> None:
+    await storage.set("settings", {"theme": "dark"})
+    with pytest.raises(UnsupportedValueError, match="'settings'") as info:
+        await storage.set("settings", {"theme": object()})
+    assert isinstance(info.value, TypeError)
+    assert await storage.get("settings") == {"theme": "dark"}
+    assert backend.calls["set"] == 1
+
+
+class _SilentBackend(MemoryBackend):
+    """A client that never answers `get`, like a closed browser tab."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.resets = 0
+
+    async def get(self, key: str) -> RawValue | None:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    def reset(self) -> None:
+        self.resets += 1
+
+
+async def test_unanswered_call_times_out_and_leaves_no_task() -> None:
+    backend = _SilentBackend()
+    storage = FletStorage("app", backend=backend, timeout=0.05)
+    tasks_before = asyncio.all_tasks()
+    with pytest.raises(StorageTimeoutError, match=r"get\('k'\) in namespace 'app'") as info:
+        await storage.get("k")
+    assert isinstance(info.value, TimeoutError)
+    assert asyncio.all_tasks() == tasks_before
+    assert backend.resets == 1  # the next call gets a fresh client service
+
+
+class _FailingBackend(MemoryBackend):
+    def __init__(self, error: Exception | None = None, set_result: bool = True) -> None:
+        super().__init__()
+        self.error = error
+        self.set_result = set_result
+
+    async def set(self, key: str, value: RawValue) -> bool:
+        if self.error is not None:
+            raise self.error
+        return self.set_result
+
+
+async def test_backend_runtime_error_becomes_backend_error() -> None:
+    cause = RuntimeError("PlatformException(boom)")
+    storage = FletStorage("app", backend=_FailingBackend(cause))
+    with pytest.raises(BackendError, match=r"set\('k'\) in namespace 'app' failed") as info:
+        await storage.set("k", 1)
+    assert isinstance(info.value, RuntimeError)
+    assert info.value.__cause__ is cause
+    assert not isinstance(info.value, StorageFullError)
+
+
+async def test_quota_exceeded_becomes_storage_full_error() -> None:
+    cause = RuntimeError("QuotaExceededError: Failed to execute 'setItem' on 'Storage'")
+    storage = FletStorage("app", backend=_FailingBackend(cause))
+    with pytest.raises(StorageFullError, match="'k'"):
+        await storage.set("k", "x" * 100)
+
+
+async def test_backend_refusing_a_write_is_backend_error() -> None:
+    storage = FletStorage("app", backend=_FailingBackend(set_result=False))
+    with pytest.raises(BackendError, match="did not store key 'k'"):
+        await storage.set("k", 1)
+
+
+async def test_default_backend_outside_a_flet_app_says_how_to_fix() -> None:
+    storage = FletStorage("app")
+    with pytest.raises(NoPageError, match="backend=MemoryBackend") as info:
+        await storage.get("k")
+    assert isinstance(info.value, RuntimeError)
+
+
+def test_repr_and_properties(storage: FletStorage, backend: MemoryBackend) -> None:
+    assert storage.app_name == "app"
+    assert storage.backend is backend
+    assert repr(storage).startswith("FletStorage(app_name='app', backend=")
+
+
+async def test_spec_usage_example(storage: FletStorage) -> None:
+    """The usage example users learned from (flet-storage-skill.txt), on MemoryBackend."""
+    await storage.set("user_settings", {"theme": "dark", "notifications": True})
+    await storage.set("login_attempts", 3)
+    await storage.set("favorite_tags", {"python", "flet", "async"})
+    tags = await storage.get("favorite_tags")
+    settings = await storage.get("user_settings")
+    attempts = await storage.get_or_default("login_attempts", 0)
+    assert await storage.contains_key("user_settings")
+    await storage.remove("login_attempts")
+    assert (tags, settings, attempts) == (
+        {"python", "flet", "async"},
+        {"theme": "dark", "notifications": True},
+        3,
+    )
+    await storage.clear()
+    assert await storage.get_keys() == []
