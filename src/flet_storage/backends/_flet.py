@@ -36,26 +36,33 @@ class SharedPreferencesBackend:
     def __init__(self) -> None:
         self._first_page: weakref.ref[ft.Page] | None = None
 
+    def scope(self) -> ft.Page:
+        """The page the caller runs in: what one storage is for this backend."""
+        page = _context_page()
+        if page is None:
+            page = self._first_page() if self._first_page else None
+            if page is None:
+                raise NoPageError(_NO_PAGE)
+        elif self._first_page is None:
+            self._first_page = weakref.ref(page)
+        return page
+
     def service(self) -> ft.SharedPreferences:
         """The SharedPreferences service of the current page, created on first use."""
-        try:
-            page = ft.context.page
-        except RuntimeError:
-            first = self._first_page() if self._first_page else None
-            if first is None or first not in _services:
-                raise NoPageError(_NO_PAGE) from None
-            return _services[first]
-        if self._first_page is None:
-            self._first_page = weakref.ref(page)
+        page = self.scope()
         service = _services.get(page)
         if service is None:
-            service = _services[page] = ft.SharedPreferences()  # registers with ft.context.page
+            if page is not _context_page():
+                # Constructing a service registers it with ft.context.page; with no page
+                # context (a bare thread) it would silently belong to no page.
+                raise NoPageError(_NO_PAGE)
+            service = _services[page] = ft.SharedPreferences()  # registers with that page
         return service
 
     def reset(self) -> None:
         """Forget the current page's service, so the next call registers a fresh one."""
-        with contextlib.suppress(RuntimeError):
-            _services.pop(ft.context.page, None)
+        with contextlib.suppress(NoPageError):
+            _services.pop(self.scope(), None)
 
     async def set(self, key: str, value: RawValue) -> bool:
         return await self.service().set(key, value)
@@ -74,3 +81,10 @@ class SharedPreferencesBackend:
 
     async def clear(self) -> bool:
         return await self.service().clear()
+
+
+def _context_page() -> ft.Page | None:
+    try:
+        return ft.context.page
+    except RuntimeError:
+        return None

@@ -1,0 +1,38 @@
+"""State shared by every FletStorage of one namespace in one scope.
+
+The scope is what one storage really is: for the default backend the Flet page (one browser
+tab's localStorage as seen by its session), for any other backend the backend object itself.
+Two FletStorage objects of the same namespace and scope share one read cache, so neither ever
+reads what the other has overwritten.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from dataclasses import dataclass, field
+
+from .backends import Backend, RawValue
+
+__all__ = ["NamespaceState", "namespace_state"]
+
+
+@dataclass(eq=False)
+class NamespaceState:
+    cache: dict[str, RawValue] | None = None
+    """Storage key -> raw value of the whole namespace, once some FletStorage(cache=True)
+    has loaded it; every write through any FletStorage of the namespace keeps it current."""
+    load_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+_states: weakref.WeakKeyDictionary[object, dict[str, NamespaceState]] = weakref.WeakKeyDictionary()
+
+
+def namespace_state(backend: Backend, app_name: str) -> NamespaceState:
+    scope_of = getattr(backend, "scope", None)
+    scope = scope_of() if callable(scope_of) else backend
+    states = _states.setdefault(scope, {})
+    state = states.get(app_name)
+    if state is None:
+        state = states[app_name] = NamespaceState()
+    return state

@@ -1,0 +1,138 @@
+"""Batch operations and the opt-in read cache, counted in backend round trips."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from flet_storage import (
+    FletStorage,
+    MemoryBackend,
+    StorageTimeoutError,
+    UnsupportedValueError,
+)
+from flet_storage.backends import RawValue
+
+
+@pytest.fixture
+def backend() -> MemoryBackend:
+    return MemoryBackend()
+
+
+async def test_get_many_returns_stored_keys_only(backend: MemoryBackend) -> None:
+    storage = FletStorage("app", backend=backend)
+    await storage.set("a", {1, 2})
+    await storage.set("b", None)
+    backend.calls.clear()
+    assert await storage.get_many(["a", "b", "missing"]) == {"a": {1, 2}, "b": None}
+    assert backend.calls == {"get": 3}
+
+
+async def test_set_many_encodes_everything_before_writing(backend: MemoryBackend) -> None:
+    storage = FletStorage("app", backend=backend)
+    await storage.set("a", "old")
+    with pytest.raises(UnsupportedValueError, match="'b'"):
+        await storage.set_many({"a": "new", "b": object()})
+    assert await storage.get("a") == "old"
+    await storage.set_many({"a": "new", "b": (1, 2)})
+    assert await storage.get_many(["a", "b"]) == {"a": "new", "b": (1, 2)}
+
+
+async def test_set_many_validates_keys_before_writing(backend: MemoryBackend) -> None:
+    storage = FletStorage("app", backend=backend)
+    with pytest.raises(TypeError, match="key must be a str"):
+        await storage.set_many({"a": 1, 2: 3})  # type: ignore[dict-item]
+    assert backend.data == {}
+
+
+class _FlakySet(MemoryBackend):
+    """`set` of one key never answers; the others land."""
+
+    async def set(self, key: str, value: RawValue) -> bool:
+        if key.endswith(".stuck"):
+            await asyncio.Event().wait()
+        return await super().set(key, value)
+
+
+async def test_set_many_partial_failure_raises_after_all_writes_finish() -> None:
+    backend = _FlakySet()
+    storage = FletStorage("app", backend=backend, timeout=0.05)
+    with pytest.raises(StorageTimeoutError, match="stuck"):
+        await storage.set_many({"a": 1, "stuck": 2, "c": 3})
+    assert sorted(backend.data) == ["app.a", "app.c"]
+
+
+async def test_remove_many_counts_removed_keys(backend: MemoryBackend) -> None:
+    storage = FletStorage("app", backend=backend)
+    await storage.set_many({"a": 1, "b": 2})
+    assert await storage.remove_many(["a", "b", "c"]) == 2
+    assert backend.data == {}
+
+
+async def test_cache_loads_namespace_once_and_reads_locally(backend: MemoryBackend) -> None:
+    backend.data.update({"app.a": "1", "app.b": '"x"', "other.c": "2"})
+    storage = FletStorage("app", backend=backend, cache=True)
+    assert await storage.get("a") == 1
+    assert backend.calls == {"get_keys": 1, "get": 2}  # the load: keys, then values
+    backend.calls.clear()
+    assert await storage.get("b") == "x"
+    assert await storage.get_or_default("missing", 0) == 0
+    assert await storage.contains_key("a")
+    assert sorted(await storage.get_keys()) == ["a", "b"]
+    assert await storage.get_many(["a", "b"]) == {"a": 1, "b": "x"}
+    assert backend.calls == {}
+
+
+async def test_cached_writes_go_through_and_stay_visible(backend: MemoryBackend) -> None:
+    storage = FletStorage("app", backend=backend, cache=True)
+    await storage.set("a", [1])
+    assert backend.data["app.a"] == "[1]"
+    assert await storage.get("a") == [1]
+    assert await storage.remove("a") is True
+    assert not await storage.contains_key("a")
+    await storage.set_many({"x": 1, "y": 2})
+    await storage.clear()
+    assert backend.data == {}
+    assert await storage.get_keys() == []
+
+
+async def test_cached_values_are_not_shared_mutable_objects(backend: MemoryBackend) -> None:
+    storage = FletStorage("app", backend=backend, cache=True)
+    await storage.set("tags", {"a"})
+    (await storage.get("tags")).add("b")
+    assert await storage.get("tags") == {"a"}
+
+
+async def test_cache_is_shared_by_every_storage_of_the_namespace(backend: MemoryBackend) -> None:
+    cached = FletStorage("app", backend=backend, cache=True)
+    await cached.set("k", 1)
+    writer = FletStorage("app", backend=backend)  # no cache of its own, same namespace
+    await writer.set("k", 2)
+    await writer.remove("gone")
+    assert await cached.get("k") == 2
+    other = FletStorage("app", backend=MemoryBackend(), cache=True)  # another scope
+    assert await other.get_or_default("k") is None
+
+
+async def test_cache_is_stale_for_writes_made_elsewhere_until_refresh(
+    backend: MemoryBackend,
+) -> None:
+    storage = FletStorage("app", backend=backend, cache=True)
+    await storage.set("k", 1)
+    assert await storage.get("k") == 1  # loads the cache
+    backend.data["app.k"] = "2"  # another tab, or plain ft.SharedPreferences code
+    assert await storage.get("k") == 1
+    await storage.refresh()
+    assert await storage.get("k") == 2
+
+
+async def test_failed_write_drops_the_cache(backend: MemoryBackend) -> None:
+    flaky = _FlakySet()
+    storage = FletStorage("app", backend=flaky, cache=True, timeout=0.05)
+    await storage.set("k", 1)
+    assert await storage.get("k") == 1  # loads the cache
+    with pytest.raises(StorageTimeoutError):
+        await storage.set("stuck", 2)
+    flaky.data["app.k"] = "3"
+    assert await storage.get("k") == 3  # reloaded: the failure left the cache unknown
