@@ -11,12 +11,14 @@ from ._errors import (
     BackendError,
     CorruptDataError,
     KeyNotFoundError,
+    MigrationError,
     NoPageError,
     StorageError,
     StorageFullError,
     StorageTimeoutError,
     UnsupportedValueError,
 )
+from ._events import StorageEvent, Subscription
 from ._storage import FletStorage
 from .backends import Backend, MemoryBackend, SharedPreferencesBackend
 
@@ -30,11 +32,14 @@ __all__ = [
     "FletStorage",
     "KeyNotFoundError",
     "MemoryBackend",
+    "MigrationError",
     "NoPageError",
     "SharedPreferencesBackend",
     "StorageError",
+    "StorageEvent",
     "StorageFullError",
     "StorageTimeoutError",
+    "Subscription",
     "UnsupportedValueError",
     "__version__",
 ]

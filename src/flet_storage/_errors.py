@@ -9,6 +9,7 @@ flet-storage 1.1.x (or for plain dictionaries) already catches::
     ├── UnsupportedValueError     (also TypeError)     set() of a value the codec cannot encode
     ├── StorageTimeoutError       (also TimeoutError)  the client did not answer in time
     ├── NoPageError               (also RuntimeError)  no Flet page to reach SharedPreferences
+    ├── MigrationError            (also RuntimeError)  a migrate() step failed
     └── BackendError              (also RuntimeError)  the backend reported a failure
         └── StorageFullError                           the client's storage quota is exhausted
 
@@ -22,6 +23,7 @@ __all__ = [
     "BackendError",
     "CorruptDataError",
     "KeyNotFoundError",
+    "MigrationError",
     "NoPageError",
     "StorageError",
     "StorageFullError",
@@ -56,6 +58,15 @@ class StorageTimeoutError(StorageError, TimeoutError):
 
 class NoPageError(StorageError, RuntimeError):
     """The default backend was used outside a running Flet app, so there is no page."""
+
+
+class MigrationError(StorageError, RuntimeError):
+    """A step of :meth:`FletStorage.migrate` failed; the stored version is the last step
+    that completed, and the step's exception is the ``__cause__``."""
+
+    def __init__(self, message: str, version: int) -> None:
+        super().__init__(message)
+        self.version = version
 
 
 class BackendError(StorageError, RuntimeError):

@@ -12,6 +12,7 @@ import asyncio
 import weakref
 from dataclasses import dataclass, field
 
+from ._events import Listeners
 from .backends import Backend, RawValue
 
 __all__ = ["NamespaceState", "namespace_state"]
@@ -23,6 +24,17 @@ class NamespaceState:
     """Storage key -> raw value of the whole namespace, once some FletStorage(cache=True)
     has loaded it; every write through any FletStorage of the namespace keeps it current."""
     load_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    listeners: Listeners = field(default_factory=Listeners)
+    key_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = field(
+        default_factory=weakref.WeakValueDictionary
+    )
+    """Per-key locks of update(): read-modify-write is atomic among this process's tasks."""
+
+    def key_lock(self, storage_key: str) -> asyncio.Lock:
+        lock = self.key_locks.get(storage_key)
+        if lock is None:
+            lock = self.key_locks[storage_key] = asyncio.Lock()
+        return lock
 
 
 _states: weakref.WeakKeyDictionary[object, dict[str, NamespaceState]] = weakref.WeakKeyDictionary()

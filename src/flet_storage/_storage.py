@@ -1,23 +1,17 @@
-"""FletStorage: the front that owns namespacing, validation, encoding and timeouts."""
+"""FletStorage: the public API. Validation and the I/O engine live in ``_namespace``."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable, Mapping
+import inspect
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from ._codec import Codec, DecodeError, EncodeError
-from ._errors import (
-    BackendError,
-    CorruptDataError,
-    KeyNotFoundError,
-    StorageError,
-    StorageFullError,
-    StorageTimeoutError,
-    UnsupportedValueError,
-)
-from ._state import NamespaceState, namespace_state
-from .backends import Backend, RawValue, SharedPreferencesBackend
+from ._codec import Codec
+from ._errors import KeyNotFoundError, MigrationError
+from ._events import Listener, Subscription
+from ._namespace import Namespace
+from .backends import Backend, SharedPreferencesBackend
 
 __all__ = ["DEFAULT_TIMEOUT", "FletStorage"]
 
@@ -25,6 +19,10 @@ T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 10.0
 """Seconds a single backend call may take before :class:`StorageTimeoutError`."""
+
+_MISSING: Any = object()
+
+MigrationStep = Callable[["FletStorage"], "Awaitable[None] | None"]
 
 
 class FletStorage:
@@ -61,25 +59,28 @@ class FletStorage:
             raise ValueError(
                 f"timeout must be a positive number of seconds or None, not {timeout!r}"
             )
-        self._app_name = app_name
-        self._prefix = f"{app_name}."
-        self._backend: Backend = backend if backend is not None else SharedPreferencesBackend()
-        self._codec = codec if codec is not None else Codec()
-        self._timeout = timeout
-        self._cached = cache
+        self._ns = Namespace(
+            app_name,
+            backend if backend is not None else SharedPreferencesBackend(),
+            codec if codec is not None else Codec(),
+            timeout,
+            cache,
+        )
 
     def __repr__(self) -> str:
-        return f"FletStorage(app_name={self._app_name!r}, backend={self._backend!r})"
+        return f"FletStorage(app_name={self._ns.app_name!r}, backend={self._ns.backend!r})"
 
     @property
     def app_name(self) -> str:
         """The namespace every key of this storage lives in."""
-        return self._app_name
+        return self._ns.app_name
 
     @property
     def backend(self) -> Backend:
         """The backend holding the encoded values."""
-        return self._backend
+        return self._ns.backend
+
+    # -- the API of flet-storage 1.1.x -------------------------------------------------------
 
     async def set(self, key: str, value: Any) -> bool:
         """Store ``value`` under ``key``, replacing any previous value.
@@ -90,8 +91,8 @@ class FletStorage:
             UnsupportedValueError: ``value`` (or an element inside it) cannot be stored;
                 nothing is written and the previous value stays.
         """
-        storage_key = self._storage_key(key)
-        await self._write(key, storage_key, self._encode(key, value))
+        storage_key = self._ns.storage_key(key)
+        await self._ns.write(key, storage_key, self._ns.encode(key, value))
         return True
 
     async def get(self, key: str) -> Any:
@@ -101,57 +102,53 @@ class FletStorage:
             KeyNotFoundError: (a ``KeyError``) the key is not stored.
             CorruptDataError: (a ``ValueError``) the stored text cannot be decoded.
         """
-        storage_key = self._storage_key(key)
-        raw = await self._read(key, storage_key)
-        if raw is None:
-            raise KeyNotFoundError(f"key {key!r} not found in namespace {self._app_name!r}")
-        return self._decode(key, raw)
+        value = await self.get_or_default(key, _MISSING)
+        if value is _MISSING:
+            raise KeyNotFoundError(f"key {key!r} not found in namespace {self.app_name!r}")
+        return value
 
     async def get_or_default(self, key: str, default: Any = None) -> Any:
         """Return the value stored under ``key``, or ``default`` if there is none.
 
         Corrupt data still raises :class:`CorruptDataError`: it is not silently replaced.
         """
-        storage_key = self._storage_key(key)
-        raw = await self._read(key, storage_key)
-        return default if raw is None else self._decode(key, raw)
+        storage_key = self._ns.storage_key(key)
+        raw = await self._ns.read(key, storage_key)
+        return default if raw is None else self._ns.decode(key, raw)
 
     async def contains_key(self, key: str) -> bool:
         """Whether ``key`` is stored in this namespace."""
-        storage_key = self._storage_key(key)
-        cache = await self._cache()
-        if cache is not None:
-            return storage_key in cache
-        return await self._call("contains_key", key, self._backend.contains_key(storage_key))
+        return await self._ns.contains(key, self._ns.storage_key(key))
 
     async def remove(self, key: str) -> bool:
         """Remove ``key``; return whether it was stored."""
-        return await self._remove(key, self._storage_key(key))
+        return await self._ns.remove(key, self._ns.storage_key(key))
 
     async def get_keys(self) -> list[str]:
         """The keys of this namespace, without the ``"{app_name}."`` prefix."""
-        return [key[len(self._prefix) :] for key in await self._storage_keys()]
+        start = len(self._ns.prefix)
+        return [key[start:] for key in await self._ns.storage_keys()]
 
     async def clear(self) -> None:
         """Remove every key of this namespace, concurrently; other namespaces stay.
 
         Never calls SharedPreferences' own ``clear()``, which wipes every app's data.
         """
-        storage_keys = await self._storage_keys()
-        prefix = len(self._prefix)
-        await asyncio.gather(*(self._remove(key[prefix:], key) for key in storage_keys))
+        start = len(self._ns.prefix)
+        keys = await self._ns.storage_keys()
+        await _gather_all(self._ns.remove(key[start:], key, "clear") for key in keys)
 
-    # -- batches: one pipelined round of calls instead of one round trip per key ------------
+    # -- batches: one pipelined round of calls instead of a round trip per key ---------------
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
-        """The stored values of ``keys``, as a dict; keys that are not stored are left out.
+        """The stored values of ``keys`` as a dict; keys that are not stored are left out.
 
         Raises :class:`CorruptDataError` if any of them holds undecodable text.
         """
-        pairs = [(key, self._storage_key(key)) for key in keys]
-        raws = await asyncio.gather(*(self._read(key, skey) for key, skey in pairs))
+        pairs = [(key, self._ns.storage_key(key)) for key in keys]
+        raws = await asyncio.gather(*(self._ns.read(key, skey) for key, skey in pairs))
         return {
-            key: self._decode(key, raw)
+            key: self._ns.decode(key, raw)
             for (key, _), raw in zip(pairs, raws, strict=True)
             if raw is not None
         }
@@ -160,138 +157,117 @@ class FletStorage:
         """Store every item of ``items``.
 
         Every key is validated and every value encoded before anything is written, so an
-        unsupported value writes nothing. The writes then go out together: if one of them
-        fails (timeout, quota), the first error is raised once all have finished; each key
-        then holds either its previous or its new value.
+        unsupported value writes nothing. The writes then go out together; if some fail
+        (timeout, quota), the first error is raised once all have finished, and each key
+        holds either its previous or its new value.
         """
         texts = [
-            (key, self._storage_key(key), self._encode(key, value)) for key, value in items.items()
+            (key, self._ns.storage_key(key), self._ns.encode(key, value))
+            for key, value in items.items()
         ]
-        await _gather_all(self._write(key, skey, text) for key, skey, text in texts)
+        await _gather_all(self._ns.write(key, skey, text) for key, skey, text in texts)
 
     async def remove_many(self, keys: Iterable[str]) -> int:
         """Remove ``keys``; return how many of them were stored."""
-        pairs = [(key, self._storage_key(key)) for key in keys]
-        return sum(await _gather_all(self._remove(key, skey) for key, skey in pairs))
+        pairs = [(key, self._ns.storage_key(key)) for key in keys]
+        return sum(await _gather_all(self._ns.remove(key, skey) for key, skey in pairs))
 
     async def refresh(self) -> None:
-        """Reload the read cache from the backend (with ``cache=True``).
+        """Reload the read cache (``cache=True``) from the backend.
 
         The cache sees every write made through any FletStorage of this namespace on the
         same page, but not writes made elsewhere: another browser tab, another session, or
-        plain ``ft.SharedPreferences`` code. Call ``refresh()`` after those.
+        plain ``ft.SharedPreferences`` code. Call ``refresh()`` to see those.
         """
-        state = self._state()
-        state.cache = None
-        if self._cached:
-            await self._cache()
+        self._ns.state().cache = None
+        await self._ns.cache()
 
-    # -- the primitives every method goes through -------------------------------------------
+    # -- beyond 1.1.x ------------------------------------------------------------------------
 
-    def _state(self) -> NamespaceState:
-        return namespace_state(self._backend, self._app_name)
+    def subscribe(self, listener: Listener, key: str | None = None) -> Subscription:
+        """Call ``listener(event)`` after ``key`` (or any key, if None) of this namespace
+        changes through any FletStorage of the namespace on the same page.
 
-    async def _cache(self) -> dict[str, RawValue] | None:
-        """The namespace's read cache, loaded on first use; None without ``cache=True``."""
-        if not self._cached:
-            return None
-        state = self._state()
-        if state.cache is None:
-            async with state.load_lock:
-                if state.cache is None:
-                    keys = await self._backend_keys()
-                    raws = await asyncio.gather(
-                        *(self._call("get", key, self._backend.get(key)) for key in keys)
-                    )
-                    state.cache = {k: v for k, v in zip(keys, raws, strict=True) if v is not None}
-        return state.cache
+        ``listener`` may be sync or async; what it raises is logged, never propagated to
+        the write. Returns a :class:`Subscription`; ``cancel()`` it when done.
+        """
+        if key is not None:
+            self._ns.storage_key(key)  # validates
+        return self._ns.state().listeners.add(listener, key)
 
-    async def _read(self, key: str, storage_key: str) -> RawValue | None:
-        cache = await self._cache()
-        if cache is not None:
-            return cache.get(storage_key)
-        return await self._call("get", key, self._backend.get(storage_key))
+    async def update(self, key: str, fn: Callable[[Any], Any], default: Any = _MISSING) -> Any:
+        """Replace the value of ``key`` with ``fn(value)`` and return the new value.
 
-    async def _write(self, key: str, storage_key: str, text: str) -> None:
-        state = self._state()
-        try:
-            stored = await self._call("set", key, self._backend.set(storage_key, text))
-        except StorageError:
-            state.cache = None  # what the client holds now is unknown: reload on next use
-            raise
-        if not stored:
-            state.cache = None
-            raise BackendError(f"the backend did not store key {key!r} of {self._app_name!r}")
-        if state.cache is not None:
-            state.cache[storage_key] = text
+        Atomic among the tasks of this process that ``update()`` the same key on the same
+        page: none of them can interleave a read and a write. ``fn`` may be async. A missing
+        key uses ``default``; with no default, :class:`KeyNotFoundError`.
+        """
+        storage_key = self._ns.storage_key(key)
+        async with self._ns.state().key_lock(storage_key):
+            raw = await self._ns.read(key, storage_key)
+            if raw is not None:
+                current = self._ns.decode(key, raw)
+            elif default is _MISSING:
+                raise KeyNotFoundError(f"key {key!r} not found in namespace {self.app_name!r}")
+            else:
+                current = default
+            new = fn(current)
+            if inspect.isawaitable(new):
+                new = await new
+            await self._ns.write(key, storage_key, self._ns.encode(key, new))
+            return new
 
-    async def _remove(self, key: str, storage_key: str) -> bool:
-        state = self._state()
-        try:
-            existed = await self._call("remove", key, self._backend.remove(storage_key))
-        except StorageError:
-            state.cache = None
-            raise
-        if state.cache is not None:
-            state.cache.pop(storage_key, None)
-        return existed
+    async def increment(self, key: str, by: int | float = 1) -> int | float:
+        """Add ``by`` to the number stored under ``key`` (0 if missing), atomically as
+        :meth:`update`; return the new number."""
 
-    async def _storage_keys(self) -> list[str]:
-        cache = await self._cache()
-        return list(cache) if cache is not None else await self._backend_keys()
+        def add(value: Any) -> int | float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(
+                    f"cannot increment key {key!r} of namespace {self.app_name!r}: "
+                    f"it holds a {type(value).__name__}, not a number"
+                )
+            return value + by
 
-    async def _backend_keys(self) -> list[str]:
-        keys = await self._call("get_keys", None, self._backend.get_keys(self._prefix))
-        # The backend filters by prefix already; filter again so a backend that returns more
-        # can never leak another namespace's keys.
-        return [key for key in keys if key.startswith(self._prefix)]
+        result: int | float = await self.update(key, add, default=0)
+        return result
 
-    def _decode(self, key: str, raw: RawValue) -> Any:
-        if not isinstance(raw, str):
-            # Written by plain ft.SharedPreferences code: int, float, bool or list[str].
-            return list(raw) if isinstance(raw, list) else raw
-        try:
-            return self._codec.decode(raw)
-        except DecodeError as exc:
-            raise CorruptDataError(
-                f"key {key!r} in namespace {self._app_name!r} holds data that cannot be "
-                f"decoded: {exc}"
-            ) from None
+    async def migrate(
+        self, steps: Mapping[int, MigrationStep], *, version_key: str = "schema_version"
+    ) -> int:
+        """Bring the namespace's data to the newest schema version; return that version.
 
-    def _storage_key(self, key: str) -> str:
-        if not isinstance(key, str):
-            raise TypeError(f"key must be a str, not {type(key).__name__}")
-        if not key:
-            raise ValueError("key must be a non-empty string")
-        return self._prefix + key
-
-    def _encode(self, key: str, value: object) -> str:
-        try:
-            return self._codec.encode(value)
-        except EncodeError as exc:
-            raise UnsupportedValueError(
-                f"cannot store key {key!r} in namespace {self._app_name!r}: "
-                f"value{exc.path} {exc.reason}"
-            ) from None
-
-    async def _call(self, operation: str, key: str | None, call: Awaitable[T]) -> T:
-        """Await one backend call, bounded by the timeout, translating its errors."""
-        what = operation if key is None else f"{operation}({key!r})"
-        try:
-            return await asyncio.wait_for(call, self._timeout)
-        except StorageError:
-            raise
-        except asyncio.TimeoutError:
-            reset = getattr(self._backend, "reset", None)
-            if callable(reset):
-                reset()  # a reconnected client may need a freshly registered service
-            raise StorageTimeoutError(
-                f"{what} in namespace {self._app_name!r} got no answer within "
-                f"{self._timeout} s: is the Flet client still connected?"
-            ) from None
-        except RuntimeError as exc:
-            error = StorageFullError if "quota" in str(exc).lower() else BackendError
-            raise error(f"{what} in namespace {self._app_name!r} failed: {exc}") from exc
+        ``steps`` maps a version to the function (sync or async, taking this storage) that
+        migrates data from the previous version to it. The current version is stored under
+        ``version_key`` (1 when missing); the pending steps run in order and each bumps it
+        once done, so every step runs exactly once. A failing step raises
+        :class:`MigrationError` and leaves the version at the last completed step.
+        """
+        # Two tasks migrating at once must not run a step twice.
+        async with self._ns.state().key_lock(self._ns.storage_key(version_key)):
+            version = await self.get_or_default(version_key, 1)
+            if isinstance(version, bool) or not isinstance(version, int):
+                raise MigrationError(
+                    f"{version_key!r} of namespace {self.app_name!r} holds a "
+                    f"{type(version).__name__}, not a version number",
+                    version=0,
+                )
+            for target in sorted(steps):
+                if target <= version:
+                    continue
+                try:
+                    result = steps[target](self)
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception as exc:
+                    raise MigrationError(
+                        f"migrating namespace {self.app_name!r} to version {target} failed; "
+                        f"it stays at version {version}",
+                        version=version,
+                    ) from exc
+                await self.set(version_key, target)
+                version = target
+            return version
 
 
 async def _gather_all(calls: Iterable[Awaitable[T]]) -> list[T]:
