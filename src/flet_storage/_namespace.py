@@ -8,7 +8,7 @@ shared read cache current and fires change events.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from ._codec import Codec, DecodeError, EncodeError
@@ -24,9 +24,14 @@ from ._events import ChangeKind, StorageEvent
 from ._state import NamespaceState, namespace_state
 from .backends import Backend, RawValue
 
-__all__ = ["Namespace"]
+__all__ = ["TTL_PREFIX", "Namespace"]
 
 T = TypeVar("T")
+
+TTL_PREFIX = "fst:"
+"""Starts a value stored with a TTL: ``fst:{expires_at}:{codec text}``, expires_at in Unix
+seconds. Neither JSON nor the codec's tagged text starts so, and a value stored without a
+TTL is exactly the codec's text, as flet-storage 1.1.x reads it."""
 
 
 class Namespace:
@@ -37,6 +42,7 @@ class Namespace:
         codec: Codec,
         timeout: float | None,
         cached: bool,
+        clock: Callable[[], float],
     ) -> None:
         self.app_name = app_name
         self.prefix = f"{app_name}."
@@ -44,6 +50,7 @@ class Namespace:
         self.codec = codec
         self.timeout = timeout
         self.cached = cached
+        self.clock = clock
 
     def state(self) -> NamespaceState:
         return namespace_state(self.backend, self.app_name)
@@ -55,14 +62,15 @@ class Namespace:
             raise ValueError("key must be a non-empty string")
         return self.prefix + key
 
-    def encode(self, key: str, value: object) -> str:
+    def encode(self, key: str, value: object, expires_at: float | None = None) -> str:
         try:
-            return self.codec.encode(value)
+            text = self.codec.encode(value)
         except EncodeError as exc:
             raise UnsupportedValueError(
                 f"cannot store key {key!r} in namespace {self.app_name!r}: "
                 f"value{exc.path} {exc.reason}"
             ) from None
+        return text if expires_at is None else f"{TTL_PREFIX}{expires_at!r}:{text}"
 
     def decode(self, key: str, raw: RawValue) -> Any:
         if not isinstance(raw, str):
@@ -111,16 +119,50 @@ class Namespace:
         return state.cache
 
     async def read(self, key: str, storage_key: str) -> RawValue | None:
+        """The stored raw value without its TTL, or None if missing or expired."""
+        entry = await self.read_entry(key, storage_key)
+        return None if entry is None else entry[0]
+
+    async def read_entry(self, key: str, storage_key: str) -> tuple[RawValue, float | None] | None:
+        """``(raw value, expires_at or None)``; None if missing or expired. An expired key
+        is removed on the spot."""
         cache = await self.cache()
         if cache is not None:
-            return cache.get(storage_key)
-        return await self.call("get", key, self.backend.get(storage_key))
+            raw = cache.get(storage_key)
+        else:
+            raw = await self.call("get", key, self.backend.get(storage_key))
+        if raw is None:
+            return None
+        value, expires_at = self.split_ttl(key, raw)
+        if expires_at is not None and expires_at <= self.clock():
+            await self.remove(key, storage_key, "expire")
+            return None
+        return value, expires_at
+
+    def split_ttl(self, key: str, raw: RawValue) -> tuple[RawValue, float | None]:
+        if not (isinstance(raw, str) and raw.startswith(TTL_PREFIX)):
+            return raw, None
+        stamp, sep, text = raw[len(TTL_PREFIX) :].partition(":")
+        try:
+            expires_at = float(stamp)
+        except ValueError:
+            expires_at = None
+        if not sep or expires_at is None or expires_at != expires_at:  # nan
+            raise CorruptDataError(
+                f"key {key!r} in namespace {self.app_name!r} holds a malformed expiry time"
+            )
+        return text, expires_at
 
     async def contains(self, key: str, storage_key: str) -> bool:
-        cache = await self.cache()
-        if cache is not None:
-            return storage_key in cache
-        return await self.call("contains_key", key, self.backend.contains_key(storage_key))
+        # A get, not contains_key: only the value tells whether the key has expired.
+        return await self.read_entry(key, storage_key) is not None
+
+    async def sweep(self) -> tuple[list[str], int]:
+        """The storage keys that have not expired, and how many had (now removed)."""
+        keys = await self.storage_keys()
+        entries = await asyncio.gather(*(self.read_entry(k[len(self.prefix) :], k) for k in keys))
+        live = [k for k, entry in zip(keys, entries, strict=True) if entry is not None]
+        return live, len(keys) - len(live)
 
     async def write(self, key: str, storage_key: str, text: str) -> None:
         state = self.state()
@@ -135,7 +177,8 @@ class Namespace:
         if state.cache is not None:
             state.cache[storage_key] = text
         if state.listeners.wants(key):
-            state.listeners.fire(StorageEvent(self.app_name, key, "set", self.decode(key, text)))
+            value = self.decode(key, self.split_ttl(key, text)[0])
+            state.listeners.fire(StorageEvent(self.app_name, key, "set", value))
 
     async def remove(self, key: str, storage_key: str, kind: ChangeKind = "remove") -> bool:
         state = self.state()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from ._codec import Codec
@@ -40,6 +42,7 @@ class FletStorage:
             is gone raises :class:`StorageTimeoutError` instead of hanging.
         cache: Load the namespace once and answer reads locally, with no round trip. Writes
             still reach the client before they return. See :meth:`refresh`.
+        clock: Returns the current Unix time in seconds, for TTLs (tests pass a fake).
     """
 
     def __init__(
@@ -50,6 +53,7 @@ class FletStorage:
         codec: Codec | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
         cache: bool = False,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if not isinstance(app_name, str):
             raise TypeError(f"app_name must be a str, not {type(app_name).__name__}")
@@ -65,6 +69,7 @@ class FletStorage:
             codec if codec is not None else Codec(),
             timeout,
             cache,
+            clock,
         )
 
     def __repr__(self) -> str:
@@ -82,17 +87,21 @@ class FletStorage:
 
     # -- the API of flet-storage 1.1.x -------------------------------------------------------
 
-    async def set(self, key: str, value: Any) -> bool:
+    async def set(self, key: str, value: Any, ttl: float | timedelta | None = None) -> bool:
         """Store ``value`` under ``key``, replacing any previous value.
 
-        Returns ``True``, as ``ft.SharedPreferences.set`` does.
+        With ``ttl`` (seconds or a timedelta) the key expires that long from now: from then
+        on it behaves as missing everywhere and is removed when next seen. Expiry is stored
+        with the value, so it survives restarts. Returns ``True``, as
+        ``ft.SharedPreferences.set`` does.
 
         Raises:
             UnsupportedValueError: ``value`` (or an element inside it) cannot be stored;
                 nothing is written and the previous value stays.
         """
         storage_key = self._ns.storage_key(key)
-        await self._ns.write(key, storage_key, self._ns.encode(key, value))
+        text = self._ns.encode(key, value, self._expires_at(ttl))
+        await self._ns.write(key, storage_key, text)
         return True
 
     async def get(self, key: str) -> Any:
@@ -127,7 +136,8 @@ class FletStorage:
     async def get_keys(self) -> list[str]:
         """The keys of this namespace, without the ``"{app_name}."`` prefix."""
         start = len(self._ns.prefix)
-        return [key[start:] for key in await self._ns.storage_keys()]
+        live, _ = await self._ns.sweep()
+        return [key[start:] for key in live]
 
     async def clear(self) -> None:
         """Remove every key of this namespace, concurrently; other namespaces stay.
@@ -153,16 +163,19 @@ class FletStorage:
             if raw is not None
         }
 
-    async def set_many(self, items: Mapping[str, Any]) -> None:
+    async def set_many(
+        self, items: Mapping[str, Any], ttl: float | timedelta | None = None
+    ) -> None:
         """Store every item of ``items``.
 
         Every key is validated and every value encoded before anything is written, so an
         unsupported value writes nothing. The writes then go out together; if some fail
         (timeout, quota), the first error is raised once all have finished, and each key
-        holds either its previous or its new value.
+        holds either its previous or its new value. ``ttl`` applies to every item.
         """
+        expires_at = self._expires_at(ttl)
         texts = [
-            (key, self._ns.storage_key(key), self._ns.encode(key, value))
+            (key, self._ns.storage_key(key), self._ns.encode(key, value, expires_at))
             for key, value in items.items()
         ]
         await _gather_all(self._ns.write(key, skey, text) for key, skey, text in texts)
@@ -184,6 +197,25 @@ class FletStorage:
 
     # -- beyond 1.1.x ------------------------------------------------------------------------
 
+    async def purge_expired(self) -> int:
+        """Remove every expired key of this namespace now; return how many there were.
+
+        Expired keys are also removed whenever a read meets them, so this is only needed
+        to reclaim space held by keys nobody reads.
+        """
+        _, expired = await self._ns.sweep()
+        return expired
+
+    def _expires_at(self, ttl: float | timedelta | None) -> float | None:
+        if ttl is None:
+            return None
+        seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else ttl
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+            raise TypeError(f"ttl must be seconds or a timedelta, not {type(ttl).__name__}")
+        if not seconds > 0:
+            raise ValueError(f"ttl must be positive, not {ttl!r}")
+        return self._ns.clock() + seconds
+
     def subscribe(self, listener: Listener, key: str | None = None) -> Subscription:
         """Call ``listener(event)`` after ``key`` (or any key, if None) of this namespace
         changes through any FletStorage of the namespace on the same page.
@@ -200,13 +232,16 @@ class FletStorage:
 
         Atomic among the tasks of this process that ``update()`` the same key on the same
         page: none of them can interleave a read and a write. ``fn`` may be async. A missing
-        key uses ``default``; with no default, :class:`KeyNotFoundError`.
+        key uses ``default``; with no default, :class:`KeyNotFoundError`. A TTL the key has
+        is kept.
         """
         storage_key = self._ns.storage_key(key)
         async with self._ns.state().key_lock(storage_key):
-            raw = await self._ns.read(key, storage_key)
-            if raw is not None:
-                current = self._ns.decode(key, raw)
+            entry = await self._ns.read_entry(key, storage_key)
+            expires_at = None
+            if entry is not None:
+                current = self._ns.decode(key, entry[0])
+                expires_at = entry[1]
             elif default is _MISSING:
                 raise KeyNotFoundError(f"key {key!r} not found in namespace {self.app_name!r}")
             else:
@@ -214,7 +249,7 @@ class FletStorage:
             new = fn(current)
             if inspect.isawaitable(new):
                 new = await new
-            await self._ns.write(key, storage_key, self._ns.encode(key, new))
+            await self._ns.write(key, storage_key, self._ns.encode(key, new, expires_at))
             return new
 
     async def increment(self, key: str, by: int | float = 1) -> int | float:

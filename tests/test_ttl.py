@@ -1,0 +1,129 @@
+"""TTL: an expired key is missing everywhere, removed lazily, and no test ever sleeps."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from flet_storage import FletStorage, KeyNotFoundError, MemoryBackend, StorageEvent
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def backend() -> MemoryBackend:
+    return MemoryBackend()
+
+
+@pytest.fixture(params=[False, True], ids=["uncached", "cached"])
+def storage(
+    request: pytest.FixtureRequest, backend: MemoryBackend, clock: FakeClock
+) -> FletStorage:
+    return FletStorage("app", backend=backend, clock=clock, cache=request.param)
+
+
+async def test_value_lives_until_its_ttl(storage: FletStorage, clock: FakeClock) -> None:
+    await storage.set("token", {"jwt": "abc"}, ttl=60)
+    clock.now += 59.9
+    assert await storage.get("token") == {"jwt": "abc"}
+    clock.now += 0.1
+    with pytest.raises(KeyNotFoundError):
+        await storage.get("token")
+
+
+async def test_expired_key_is_missing_everywhere(
+    storage: FletStorage, backend: MemoryBackend, clock: FakeClock
+) -> None:
+    await storage.set("keep", 1)
+    await storage.set_many({"a": 1, "b": 2}, ttl=timedelta(minutes=1))
+    clock.now += 61
+    assert await storage.get_or_default("a", "default") == "default"
+    assert await storage.contains_key("b") is False
+    assert await storage.get_keys() == ["keep"]
+    assert await storage.get_many(["a", "b", "keep"]) == {"keep": 1}
+    assert sorted(backend.data) == ["app.keep"]  # removed lazily, on sight
+
+
+async def test_expiry_fires_an_event(storage: FletStorage, clock: FakeClock) -> None:
+    events: list[StorageEvent] = []
+    storage.subscribe(events.append, key="a")
+    await storage.set("a", 1, ttl=1)
+    clock.now += 2
+    assert await storage.get_or_default("a") is None
+    assert [e.kind for e in events] == ["set", "expire"]
+
+
+async def test_purge_expired(
+    storage: FletStorage, backend: MemoryBackend, clock: FakeClock
+) -> None:
+    await storage.set("a", 1, ttl=10)
+    await storage.set("b", 2, ttl=100)
+    await storage.set("c", 3)
+    clock.now += 50
+    assert await storage.purge_expired() == 1
+    assert sorted(backend.data) == ["app.b", "app.c"]
+    assert await storage.purge_expired() == 0
+
+
+async def test_expiry_survives_a_restart(backend: MemoryBackend, clock: FakeClock) -> None:
+    await FletStorage("app", backend=backend, clock=clock).set("a", "v", ttl=10)
+    reopened = FletStorage("app", backend=backend, clock=clock)  # a new session, same data
+    assert await reopened.get("a") == "v"
+    clock.now += 10
+    assert await reopened.contains_key("a") is False
+
+
+async def test_value_without_ttl_is_stored_exactly_as_before(
+    storage: FletStorage, backend: MemoryBackend
+) -> None:
+    await storage.set("plain", {"theme": "dark"})
+    assert backend.data["app.plain"] == '{"theme": "dark"}'  # what flet-storage 1.1.x writes
+    await storage.set("plain", {"theme": "dark"}, ttl=5)
+    await storage.set("plain", {"theme": "dark"})  # a later set without ttl drops the expiry
+    assert backend.data["app.plain"] == '{"theme": "dark"}'
+
+
+async def test_update_and_increment_keep_the_ttl(storage: FletStorage, clock: FakeClock) -> None:
+    await storage.set("hits", 1, ttl=10)
+    assert await storage.increment("hits") == 2
+    clock.now += 10
+    assert await storage.get_or_default("hits") is None
+
+
+@pytest.mark.parametrize(
+    ("ttl", "error"),
+    [
+        (0, ValueError),
+        (-1, ValueError),
+        (timedelta(0), ValueError),
+        ("5", TypeError),
+        (True, TypeError),
+    ],
+)
+async def test_ttl_is_validated_before_any_write(
+    storage: FletStorage, backend: MemoryBackend, ttl: object, error: type[Exception]
+) -> None:
+    with pytest.raises(error, match="ttl"):
+        await storage.set("k", 1, ttl=ttl)  # type: ignore[arg-type]
+    assert backend.data == {}
+
+
+@pytest.mark.parametrize("raw", ["fst:soon:1", "fst:nan:1", "fst:123"])
+async def test_malformed_expiry_is_corrupt_data(
+    storage: FletStorage, backend: MemoryBackend, raw: str
+) -> None:
+    backend.data["app.k"] = raw
+    with pytest.raises(ValueError, match=r"'k'.*malformed expiry"):
+        await storage.get("k")
