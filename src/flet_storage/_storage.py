@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from ._codec import Codec
 from ._errors import KeyNotFoundError, MigrationError
 from ._events import Listener, Subscription
+from ._hooks import use_storage
 from ._namespace import Namespace
 from .backends import Backend, SharedPreferencesBackend
 
@@ -215,6 +216,18 @@ class FletStorage:
         if not seconds > 0:
             raise ValueError(f"ttl must be positive, not {ttl!r}")
         return self._ns.clock() + seconds
+
+    def use_storage(
+        self, key: str, default: Any = None
+    ) -> tuple[Any, Callable[[Any], Awaitable[None]]]:
+        """A hook for ``@ft.component``s: ``value, set_value = storage.use_storage(key)``.
+
+        ``value`` is ``default`` until the stored value has loaded (once, on mount);
+        ``await set_value(new)`` stores it, and every component using this key on the page
+        re-renders with it.
+        """
+        self._ns.storage_key(key)  # validates
+        return use_storage(self, key, default)
 
     def subscribe(self, listener: Listener, key: str | None = None) -> Subscription:
         """Call ``listener(event)`` after ``key`` (or any key, if None) of this namespace

@@ -1,0 +1,51 @@
+"""``use_storage``: a stored value as component state, for Flet's ``@ft.component``s."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import flet as ft
+
+from ._events import StorageEvent
+
+if TYPE_CHECKING:
+    from ._storage import FletStorage
+
+__all__ = ["use_storage"]
+
+
+def use_storage(
+    storage: FletStorage, key: str, default: Any = None
+) -> tuple[Any, Callable[[Any], Awaitable[None]]]:
+    """Return ``(value, set_value)`` for ``key``, like ``ft.use_state`` but stored.
+
+    The value is ``default`` until the stored one has loaded (once, on mount).
+    ``await set_value(new)`` stores ``new``; every component using the key on this page then
+    re-renders with it, whoever wrote it (another component, an event handler, an expiry).
+    """
+    value, set_state = ft.use_state(default)
+
+    def on_change(event: StorageEvent) -> None:
+        set_state(event.value if event.kind == "set" else default)
+
+    async def load() -> None:
+        set_state(await storage.get_or_default(key, default))
+
+    def mount() -> Callable[[], None]:
+        subscription = storage.subscribe(on_change, key=key)
+        loading = asyncio.ensure_future(load())
+
+        def unmount() -> None:
+            subscription.cancel()
+            loading.cancel()
+
+        return unmount
+
+    ft.use_effect(mount, dependencies=[storage.app_name, key])
+
+    async def set_value(new: Any) -> None:
+        await storage.set(key, new)  # the subscription re-renders this component too
+
+    return value, set_value
