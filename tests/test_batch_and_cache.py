@@ -58,9 +58,11 @@ class _FlakySet(MemoryBackend):
 async def test_set_many_partial_failure_raises_after_all_writes_finish() -> None:
     backend = _FlakySet()
     storage = FletStorage("app", backend=backend, timeout=0.05)
-    with pytest.raises(StorageTimeoutError, match="stuck"):
+    tasks_before = asyncio.all_tasks()
+    with pytest.raises(StorageTimeoutError, match=r"set\('stuck'\)"):
         await storage.set_many({"a": 1, "stuck": 2, "c": 3})
     assert sorted(backend.data) == ["app.a", "app.c"]
+    assert asyncio.all_tasks() == tasks_before  # the stuck call was cancelled, not leaked
 
 
 async def test_remove_many_counts_removed_keys(backend: MemoryBackend) -> None:

@@ -8,7 +8,7 @@ shared read cache current and fires change events.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any, TypeVar
 
 from ._codec import Codec, DecodeError, EncodeError
@@ -27,6 +27,11 @@ from .backends import Backend, RawValue
 __all__ = ["TTL_PREFIX", "Namespace"]
 
 T = TypeVar("T")
+
+_timeout = getattr(asyncio, "timeout", None)
+
+Entry = tuple[RawValue, "float | None"]
+"""A stored raw value without its TTL prefix, and when it expires (None: never)."""
 
 TTL_PREFIX = "fst:"
 """Starts a value stored with a TTL: ``fst:{expires_at}:{codec text}``, expires_at in Unix
@@ -84,24 +89,75 @@ class Namespace:
                 f"decoded: {exc}"
             ) from None
 
+    # -- backend calls: bounded by the timeout, errors translated ---------------------------
+
     async def call(self, operation: str, key: str | None, call: Awaitable[T]) -> T:
-        """Await one backend call, bounded by the timeout, translating its errors."""
-        what = operation if key is None else f"{operation}({key!r})"
+        """Await one backend call."""
         try:
+            return await self._bounded(call)
+        except Exception as exc:
+            error = self._error(exc, operation if key is None else f"{operation}({key!r})")
+            raise error from error.__cause__
+
+    async def call_all(
+        self, operation: str, keys: Sequence[str], calls: Iterable[Coroutine[Any, Any, T]]
+    ) -> list[T | StorageError]:
+        """Run many backend calls at once (one pipelined round) under one timeout.
+
+        Returns each call's result, or its translated error, in order. Calls still running
+        at the timeout are cancelled, and awaited, so none is left behind.
+        """
+        tasks = [asyncio.ensure_future(call) for call in calls]
+        if not tasks:
+            return []
+        try:
+            _, pending = await asyncio.wait(tasks, timeout=self.timeout)
+        finally:
+            pending = {task for task in tasks if not task.done()}
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        out: list[T | StorageError] = []
+        for key, task in zip(keys, tasks, strict=True):
+            exc = asyncio.TimeoutError() if task in pending else task.exception()
+            if exc is None:
+                out.append(task.result())
+            elif isinstance(exc, Exception):
+                out.append(self._error(exc, f"{operation}({key!r})"))
+            else:
+                raise exc
+        return out
+
+    async def _bounded(self, call: Awaitable[T]) -> T:
+        if self.timeout is None:
+            return await call
+        if _timeout is None:  # Python 3.10
             return await asyncio.wait_for(call, self.timeout)
-        except StorageError:
-            raise
-        except asyncio.TimeoutError:
+        async with _timeout(self.timeout):  # no extra task per call, unlike wait_for
+            return await call
+
+    def _error(self, exc: Exception, what: str) -> StorageError:
+        """The one place where backend errors become ours."""
+        if isinstance(exc, StorageError):
+            return exc
+        where = f"{what} in namespace {self.app_name!r}"
+        if isinstance(exc, asyncio.TimeoutError):
             reset = getattr(self.backend, "reset", None)
             if callable(reset):
                 reset()  # a reconnected client may need a freshly registered service
-            raise StorageTimeoutError(
-                f"{what} in namespace {self.app_name!r} got no answer within "
-                f"{self.timeout} s: is the Flet client still connected?"
-            ) from None
-        except RuntimeError as exc:
+            return StorageTimeoutError(
+                f"{where} got no answer within {self.timeout} s: "
+                "is the Flet client still connected?"
+            )
+        if isinstance(exc, RuntimeError):
             error = StorageFullError if "quota" in str(exc).lower() else BackendError
-            raise error(f"{what} in namespace {self.app_name!r} failed: {exc}") from exc
+            translated = error(f"{where} failed: {exc}")
+            translated.__cause__ = exc
+            return translated
+        raise exc
+
+    # -- reads ---------------------------------------------------------------------------------
 
     async def cache(self) -> dict[str, RawValue] | None:
         """The namespace's read cache, loaded on first use; None when not cached."""
@@ -112,9 +168,7 @@ class Namespace:
             async with state.load_lock:
                 if state.cache is None:
                     keys = await self.backend_keys()
-                    raws = await asyncio.gather(
-                        *(self.call("get", key, self.backend.get(key)) for key in keys)
-                    )
+                    raws = await self._get_all(keys, keys)
                     state.cache = {k: v for k, v in zip(keys, raws, strict=True) if v is not None}
         return state.cache
 
@@ -123,23 +177,52 @@ class Namespace:
         entry = await self.read_entry(key, storage_key)
         return None if entry is None else entry[0]
 
-    async def read_entry(self, key: str, storage_key: str) -> tuple[RawValue, float | None] | None:
+    async def read_entry(self, key: str, storage_key: str) -> Entry | None:
         """``(raw value, expires_at or None)``; None if missing or expired. An expired key
         is removed on the spot."""
-        cache = await self.cache()
+        cache = await self.cache() if self.cached else None
         if cache is not None:
             raw = cache.get(storage_key)
         else:
             raw = await self.call("get", key, self.backend.get(storage_key))
         if raw is None:
             return None
-        value, expires_at = self.split_ttl(key, raw)
-        if expires_at is not None and expires_at <= self.clock():
+        entry = self.split_ttl(key, raw)
+        if entry[1] is not None and entry[1] <= self.clock():
             await self.remove(key, storage_key, "expire")
             return None
-        return value, expires_at
+        return entry
 
-    def split_ttl(self, key: str, raw: RawValue) -> tuple[RawValue, float | None]:
+    async def read_entries(
+        self, keys: Sequence[str], storage_keys: Sequence[str]
+    ) -> list[Entry | None]:
+        """:meth:`read_entry` of many keys, in one round."""
+        cache = await self.cache() if self.cached else None
+        if cache is not None:
+            raws = [cache.get(storage_key) for storage_key in storage_keys]
+        else:
+            raws = await self._get_all(keys, storage_keys)
+        now = self.clock()
+        entries: list[Entry | None] = []
+        expired: list[tuple[str, str]] = []
+        for key, storage_key, raw in zip(keys, storage_keys, raws, strict=True):
+            entry = None if raw is None else self.split_ttl(key, raw)
+            if entry is not None and entry[1] is not None and entry[1] <= now:
+                expired.append((key, storage_key))
+                entry = None
+            entries.append(entry)
+        if expired:
+            await self.remove_all(expired, "expire")
+        return entries
+
+    async def _get_all(
+        self, keys: Sequence[str], storage_keys: Sequence[str]
+    ) -> list[RawValue | None]:
+        results = await self.call_all("get", keys, map(self.backend.get, storage_keys))
+        _raise_first(results)
+        return results  # type: ignore[return-value]
+
+    def split_ttl(self, key: str, raw: RawValue) -> Entry:
         if not (isinstance(raw, str) and raw.startswith(TTL_PREFIX)):
             return raw, None
         stamp, sep, text = raw[len(TTL_PREFIX) :].partition(":")
@@ -159,10 +242,23 @@ class Namespace:
 
     async def sweep(self) -> tuple[list[str], int]:
         """The storage keys that have not expired, and how many had (now removed)."""
-        keys = await self.storage_keys()
-        entries = await asyncio.gather(*(self.read_entry(k[len(self.prefix) :], k) for k in keys))
-        live = [k for k, entry in zip(keys, entries, strict=True) if entry is not None]
-        return live, len(keys) - len(live)
+        storage_keys = await self.storage_keys()
+        keys = [storage_key[len(self.prefix) :] for storage_key in storage_keys]
+        entries = await self.read_entries(keys, storage_keys)
+        live = [k for k, entry in zip(storage_keys, entries, strict=True) if entry is not None]
+        return live, len(storage_keys) - len(live)
+
+    async def storage_keys(self) -> list[str]:
+        cache = await self.cache()
+        return list(cache) if cache is not None else await self.backend_keys()
+
+    async def backend_keys(self) -> list[str]:
+        keys = await self.call("get_keys", None, self.backend.get_keys(self.prefix))
+        # The backend filters by prefix already; filter again so a backend that returns more
+        # can never leak another namespace's keys.
+        return [key for key in keys if key.startswith(self.prefix)]
+
+    # -- writes: the cache and the listeners learn of each one that succeeded ---------------
 
     async def write(self, key: str, storage_key: str, text: str) -> None:
         state = self.state()
@@ -171,6 +267,27 @@ class Namespace:
         except StorageError:
             state.cache = None  # what the client holds now is unknown: reload on next use
             raise
+        self._written(state, key, storage_key, text, stored)
+
+    async def write_all(self, items: Sequence[tuple[str, str, str]]) -> None:
+        """Write ``(key, storage key, text)`` items in one round; then raise the first error."""
+        state = self.state()
+        calls = (self.backend.set(storage_key, text) for _, storage_key, text in items)
+        results = await self.call_all("set", [key for key, _, _ in items], calls)
+        errors: list[StorageError] = []
+        for (key, storage_key, text), result in zip(items, results, strict=True):
+            try:
+                if isinstance(result, StorageError):
+                    raise result
+                self._written(state, key, storage_key, text, result)
+            except StorageError as exc:
+                state.cache = None
+                errors.append(exc)
+        _raise_first(errors)
+
+    def _written(
+        self, state: NamespaceState, key: str, storage_key: str, text: str, stored: bool
+    ) -> None:
         if not stored:
             state.cache = None
             raise BackendError(f"the backend did not store key {key!r} of {self.app_name!r}")
@@ -187,18 +304,32 @@ class Namespace:
         except StorageError:
             state.cache = None
             raise
+        self._removed(state, key, storage_key, existed, kind)
+        return existed
+
+    async def remove_all(self, pairs: Sequence[tuple[str, str]], kind: ChangeKind) -> list[bool]:
+        """Remove ``(key, storage key)`` pairs in one round; then raise the first error."""
+        state = self.state()
+        calls = (self.backend.remove(storage_key) for _, storage_key in pairs)
+        results = await self.call_all("remove", [key for key, _ in pairs], calls)
+        for (key, storage_key), result in zip(pairs, results, strict=True):
+            if isinstance(result, StorageError):
+                state.cache = None
+            else:
+                self._removed(state, key, storage_key, result, kind)
+        _raise_first(results)
+        return results  # type: ignore[return-value]
+
+    def _removed(
+        self, state: NamespaceState, key: str, storage_key: str, existed: bool, kind: ChangeKind
+    ) -> None:
         if state.cache is not None:
             state.cache.pop(storage_key, None)
         if existed and state.listeners.wants(key):
             state.listeners.fire(StorageEvent(self.app_name, key, kind))
-        return existed
 
-    async def storage_keys(self) -> list[str]:
-        cache = await self.cache()
-        return list(cache) if cache is not None else await self.backend_keys()
 
-    async def backend_keys(self) -> list[str]:
-        keys = await self.call("get_keys", None, self.backend.get_keys(self.prefix))
-        # The backend filters by prefix already; filter again so a backend that returns more
-        # can never leak another namespace's keys.
-        return [key for key in keys if key.startswith(self.prefix)]
+def _raise_first(results: Iterable[object]) -> None:
+    for result in results:
+        if isinstance(result, StorageError):
+            raise result

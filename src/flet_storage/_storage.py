@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -147,7 +146,7 @@ class FletStorage:
         """
         start = len(self._ns.prefix)
         keys = await self._ns.storage_keys()
-        await _gather_all(self._ns.remove(key[start:], key, "clear") for key in keys)
+        await self._ns.remove_all([(key[start:], key) for key in keys], "clear")
 
     # -- batches: one pipelined round of calls instead of a round trip per key ---------------
 
@@ -156,12 +155,12 @@ class FletStorage:
 
         Raises :class:`CorruptDataError` if any of them holds undecodable text.
         """
-        pairs = [(key, self._ns.storage_key(key)) for key in keys]
-        raws = await asyncio.gather(*(self._ns.read(key, skey) for key, skey in pairs))
+        keys = list(keys)
+        entries = await self._ns.read_entries(keys, [self._ns.storage_key(key) for key in keys])
         return {
-            key: self._ns.decode(key, raw)
-            for (key, _), raw in zip(pairs, raws, strict=True)
-            if raw is not None
+            key: self._ns.decode(key, entry[0])
+            for key, entry in zip(keys, entries, strict=True)
+            if entry is not None
         }
 
     async def set_many(
@@ -179,12 +178,12 @@ class FletStorage:
             (key, self._ns.storage_key(key), self._ns.encode(key, value, expires_at))
             for key, value in items.items()
         ]
-        await _gather_all(self._ns.write(key, skey, text) for key, skey, text in texts)
+        await self._ns.write_all(texts)
 
     async def remove_many(self, keys: Iterable[str]) -> int:
         """Remove ``keys``; return how many of them were stored."""
         pairs = [(key, self._ns.storage_key(key)) for key in keys]
-        return sum(await _gather_all(self._ns.remove(key, skey) for key, skey in pairs))
+        return sum(await self._ns.remove_all(pairs, "remove"))
 
     async def refresh(self) -> None:
         """Reload the read cache (``cache=True``) from the backend.
@@ -316,12 +315,3 @@ class FletStorage:
                 await self.set(version_key, target)
                 version = target
             return version
-
-
-async def _gather_all(calls: Iterable[Awaitable[T]]) -> list[T]:
-    """Run ``calls`` concurrently and let every one finish; then raise the first error."""
-    results = await asyncio.gather(*calls, return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return results  # type: ignore[return-value]

@@ -1,0 +1,167 @@
+"""Benchmarks: ours vs raw SharedPreferences vs flet-storage 1.1.3, as ratios from one run.
+
+    uv run --group bench python bench/run.py            # MemoryBackend (simulated latency)
+    uv run --group bench python bench/run.py --real     # also the real Flutter web client
+
+Writes bench/results.md (tables and the goals) and bench/results.png (a chart).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).parent
+sys.path[:0] = [str(HERE), str(HERE.parent)]
+
+from suite import Env, Row, run_suite  # noqa: E402
+from upstream import UpstreamUnavailable, load_upstream  # noqa: E402
+
+from flet_storage import FletStorage, MemoryBackend  # noqa: E402
+
+
+def _upstream() -> Any | None:
+    try:
+        return load_upstream()
+    except UpstreamUnavailable as exc:
+        print(f"flet-storage 1.1.3 unavailable, left out: {exc}", file=sys.stderr)
+        return None
+
+
+async def memory_env(latency: float) -> list[Row]:
+    backend = MemoryBackend(latency=latency)
+    up_module = _upstream()
+
+    def upstream() -> Any:
+        storage = up_module.FletStorage("bench")
+        storage.storage = backend  # 1.1.3 keeps its SharedPreferences in .storage
+        return storage
+
+    env = Env(
+        name=f"MemoryBackend, {latency * 1000:g} ms per call",
+        raw=backend,
+        ours=lambda **kw: FletStorage("bench", backend=backend, **kw),
+        upstream=upstream if up_module else None,
+        calls=lambda: sum(backend.calls.values()),
+    )
+    return await run_suite(env)
+
+
+def real_env() -> list[Row]:
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    from e2e.bench_env import run_on_real_client  # the e2e harness, on a live page
+
+    return run_on_real_client(run_suite, _upstream())
+
+
+def table(title: str, rows: list[Row]) -> str:
+    lines = [
+        f"### {title}",
+        "",
+        "| operation | who | ms/op | ops/s | round trips/op |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.op} | {r.who} | {r.ms_per_op:.4f} | {r.ops_per_s:,.0f} | "
+            f"{r.round_trips_per_op:g} |"
+        )
+    return "\n".join(lines)
+
+
+def goals(rows: list[Row]) -> str:
+    def ms(op: str, who: str) -> float | None:
+        return next((r.ms_per_op for r in rows if r.op == op and r.who == who), None)
+
+    def ratio(a: float | None, b: float | None) -> str:
+        return f"{a / b:.3g}" if a is not None and b else "n/a"
+
+    cached = next((r for r in rows if r.op == "cached get"), None)
+    checks = [
+        ("ours get / raw get", ratio(ms("get", "ours"), ms("get", "raw")), "≤ 1.05"),
+        (
+            "fresh instance + get / reused get",
+            ratio(ms("fresh instance + get", "ours"), ms("get", "ours")),
+            "≤ 1.1",
+        ),
+        (
+            "get_many(100) / 100 sequential gets",
+            ratio(ms("get_many(100)", "ours"), ms("100 sequential gets", "ours")),
+            "≤ 0.333",
+        ),
+        (
+            "uncached get / cached get",
+            ratio(ms("get", "ours"), ms("cached get", "ours")),
+            f"≥ 100, with 0 round trips (measured {cached.round_trips_per_op:g})"
+            if cached
+            else "≥ 100",
+        ),
+        (
+            "ours clear(100) / 1.1.3 clear(100)",
+            ratio(ms("clear(100)", "ours"), ms("clear(100)", "1.1.3")),
+            "≤ 1",
+        ),
+        (
+            "1.1.3 fresh instance + get / ours",
+            ratio(ms("fresh instance + get", "1.1.3"), ms("fresh instance + get", "ours")),
+            "(information)",
+        ),
+    ]
+    lines = ["| ratio | measured | goal |", "| --- | ---: | --- |"]
+    lines += [f"| {name} | {value} | {goal} |" for name, value, goal in checks]
+    return "\n".join(lines)
+
+
+def chart(results: dict[str, list[Row]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(7 * len(results), 5), squeeze=False)
+    for ax, (title, rows) in zip(axes[0], results.items(), strict=True):
+        labels = [f"{r.op} [{r.who}]" for r in rows]
+        ax.barh(labels, [r.ms_per_op for r in rows], color=[_COLOURS[r.who] for r in rows])
+        ax.set_xscale("log")
+        ax.set_xlabel("ms per operation (log scale, lower is better)")
+        ax.set_title(title, fontsize=10)
+        ax.invert_yaxis()
+        ax.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+_COLOURS = {"raw": "#999999", "ours": "#1f77b4", "1.1.3": "#ff7f0e"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--real", action="store_true", help="also run on the real web client")
+    parser.add_argument("--latency", type=float, default=0.0006, help="simulated s per call")
+    args = parser.parse_args()
+
+    results: dict[str, list[Row]] = {}
+    mem = asyncio.run(memory_env(args.latency))
+    results[f"MemoryBackend, {args.latency * 1000:g} ms simulated latency per call"] = mem
+    if args.real:
+        results["Real Flutter web client in headless Chromium, loopback"] = real_env()
+
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    machine = f"{platform.machine()}, {platform.system()}, Python {platform.python_version()}"
+    parts = [f"# Benchmark results\n\n{stamp} · {machine} · one run\n"]
+    for title, rows in results.items():
+        parts += [table(title, rows), "", goals(rows), ""]
+    text = "\n".join(parts)
+    (HERE / "results.md").write_text(text)
+    print(text)
+    chart(results, HERE / "results.png")
+    print(f"wrote {HERE / 'results.md'} and {HERE / 'results.png'}")
+
+
+if __name__ == "__main__":
+    main()
