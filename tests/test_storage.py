@@ -308,3 +308,64 @@ async def test_spec_usage_example(storage: FletStorage) -> None:
     )
     await storage.clear()
     assert await storage.get_keys() == []
+
+
+@pytest.mark.parametrize("cache", [False, True], ids=["uncached", "cached"])
+async def test_storage_full_keeps_the_previous_value_in_session_and_after_reload(
+    cache: bool,
+) -> None:
+    backend = MemoryBackend(quota=300)
+    storage = FletStorage("app", backend=backend, cache=cache)
+    await storage.set("note", "small")
+    with pytest.raises(StorageFullError, match=r"set\('note'\)"):
+        await storage.set("note", "x" * 1000)
+    assert await storage.get("note") == "small"  # the client's cache no longer lies
+    with pytest.raises(StorageFullError):
+        await storage.set("new", "x" * 1000)
+    assert await storage.contains_key("new") is False
+    assert sorted(await storage.get_keys()) == ["note"]
+    backend.reload()  # what a reloaded page sees
+    assert await FletStorage("app", backend=backend).get_many(["note", "new"]) == {"note": "small"}
+
+
+async def test_set_many_storage_full_restores_only_what_did_not_fit() -> None:
+    backend = MemoryBackend(quota=300)
+    storage = FletStorage("app", backend=backend)
+    await storage.set("a", 1)
+    with pytest.raises(StorageFullError, match="'big'"):
+        await storage.set_many({"a": 2, "big": "x" * 1000})
+    backend.reload()
+    assert await storage.get_many(["a", "big"]) == {"a": 2}
+
+
+async def test_memory_backend_quota_mimics_the_flutter_web_client() -> None:
+    backend = MemoryBackend(quota=50)
+    with pytest.raises(RuntimeError, match="QuotaExceededError"):
+        await backend.set("k", "x" * 100)
+    assert await backend.contains_key("k")  # the session's cache says yes...
+    backend.reload()
+    assert not await backend.contains_key("k")  # ...storage never had it
+
+
+class _StaleService(MemoryBackend):
+    """The Flet client's answer to a call on a service it no longer binds (#6412)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.resets = 0
+
+    async def get(self, key: str) -> RawValue | None:
+        raise RuntimeError(
+            "TimeoutException after 0:00:10.000000: Timeout waiting for invoke method "
+            "listener for SharedPreferences(10).get"
+        )
+
+    def reset(self) -> None:
+        self.resets += 1
+
+
+async def test_stale_client_service_is_a_timeout_and_is_replaced() -> None:
+    backend = _StaleService()
+    with pytest.raises(StorageTimeoutError):
+        await FletStorage("app", backend=backend).get("k")
+    assert backend.resets == 1

@@ -1,16 +1,50 @@
-"""Turning Python values into the text stored in SharedPreferences and back.
+"""Turning Python values into the text stored in SharedPreferences and back, types included.
 
-Interim codec: JSON with sets stored the way flet-storage 1.1.x stores them
-(``{"__type__": "set", "values": [...]}``). The type-faithful codec replaces the internals of
-:class:`Codec`; the interface (``encode``/``decode`` and the two exceptions) stays.
+Two stored forms (``docs/codec.md`` has the format, examples and the collision argument):
+
+* **Legacy JSON.** A value flet-storage 1.1.x stores and reads back unchanged (JSON with
+  str-keyed dicts, plus sets of JSON scalars, and no dict whose ``"__type__"`` is ``"set"``)
+  is written byte for byte as 1.1.x writes it: ``json.dumps(value)``, sets as
+  ``{"__type__": "set", "values": [...]}``. Text not starting with :data:`PREFIX` is read
+  exactly as 1.1.x reads it.
+* **Tagged.** Anything else is ``PREFIX`` + JSON in which every object holding the key
+  ``"$fs"`` is an envelope ``{"$fs": tag, "v": payload}``. A user dict with non-str keys or
+  a ``"$fs"`` key of its own becomes a ``dict`` envelope, so no user dict poses as an
+  envelope; ``json.dumps`` never writes text starting with ``PREFIX``, so no legacy text
+  poses as tagged text. ``"__type__"`` means nothing in the tagged form.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
-from typing import Any
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from decimal import Decimal
+from typing import Any, TypeVar
+from uuid import UUID
+from zoneinfo import ZoneInfo
 
-__all__ = ["Codec", "DecodeError", "EncodeError"]
+__all__ = ["MAX_DEPTH", "PREFIX", "Codec", "DecodeError", "EncodeError"]
+
+T = TypeVar("T")
+
+PREFIX = "fs2:"
+"""Starts every tagged text. No JSON text starts so, hence nothing 1.1.x wrote."""
+
+MAX_DEPTH = 200
+"""Deepest nesting of containers encoded, so every stored text stays decodable by ``json``."""
+
+_TAG, _VAL, _EXT = "$fs", "v", "ext:"
+# Ints this small have < 640 decimal digits, the lowest limit sys.set_int_max_str_digits
+# accepts, so json writes and reads them in any process; bigger ones are stored as hex.
+_INT_BITS = 2000
+_PLAIN, _SETS = 1, 2  # bit flags of the legacy check
+_SCALARS = (str, int, float, bool, type(None))
+_HEX = re.compile(r"-?[1-9a-f][0-9a-f]*")
 
 
 class EncodeError(TypeError):
@@ -26,29 +60,412 @@ class DecodeError(ValueError):
     """Stored text is not something this codec wrote."""
 
 
+@dataclass(frozen=True)
+class _Custom:
+    tag: str
+    encode: Callable[[Any], object]
+    decode: Callable[[Any], object]
+
+
 class Codec:
-    """Encodes values to text and decodes them back."""
+    """Encodes values to text and decodes them back with their exact types.
+
+    Supported: None, bool, int, float, str, list, tuple, dict (keys of any supported hashable
+    type), set, frozenset, bytes, datetime, date, time, timedelta, datetime.timezone,
+    zoneinfo.ZoneInfo, Decimal, UUID, nested freely, and the types given to
+    :meth:`register`. Types match exactly: a subclass (IntEnum, OrderedDict, a namedtuple, a
+    str subclass, ...) is an :class:`EncodeError` unless it is registered itself. Each
+    instance has its own registry.
+    """
+
+    def __init__(self) -> None:
+        self._by_type: dict[type[Any], _Custom] = {}
+        self._by_tag: dict[str, _Custom] = {}
+
+    def register(
+        self,
+        cls: type[T],
+        *,
+        tag: str,
+        encode: Callable[[T], object],
+        decode: Callable[[Any], T],
+    ) -> None:
+        """Store instances of exactly ``cls`` as ``encode(obj)``; read them as ``decode(v)``.
+
+        ``encode`` may return any value this codec supports, registered types included, and
+        ``decode`` gets that value back. The tag is stored, so it must never change.
+
+        Raises:
+            ValueError: ``cls`` or ``tag`` is built in, or registered already.
+        """
+        if not isinstance(cls, type):
+            raise TypeError(f"cls must be a type, not {type(cls).__name__}")
+        if not isinstance(tag, str) or not tag:
+            raise ValueError("tag must be a non-empty string")
+        if cls in _BUILTIN_TYPES or tag in _DECODERS:
+            raise ValueError(f"{_name(cls)} and tag {tag!r}: built-in types are not registered")
+        if cls in self._by_type or tag in self._by_tag:
+            raise ValueError(f"{_name(cls)} or tag {tag!r} is registered already")
+        self._by_type[cls] = self._by_tag[tag] = _Custom(tag, encode, decode)
 
     def encode(self, value: object) -> str:
+        """The text to store for ``value``; raises :class:`EncodeError`, writing nothing."""
         try:
-            return json.dumps(value, default=_encode_set, allow_nan=True)
-        except (TypeError, ValueError) as exc:
-            raise EncodeError("", str(exc)) from None
+            kind = _legacy_kind(value, 0)
+        except RecursionError:  # called deep in a stack: the full encoder says where
+            kind = 0
+        if kind == _PLAIN:
+            return json.dumps(value)
+        if kind == _PLAIN | _SETS:
+            return json.dumps(value, default=_legacy_set)
+        try:
+            tree = self._tree(value, 0, set())
+        except RecursionError:
+            raise EncodeError("", "nesting too deep") from None
+        return PREFIX + json.dumps(tree, separators=(",", ":"), check_circular=False)
 
     def decode(self, text: str) -> Any:
+        """The value ``text`` holds; raises :class:`DecodeError` and nothing else."""
+        if not isinstance(text, str):
+            raise DecodeError(f"stored data must be a str, not {type(text).__name__}")
         try:
-            return json.loads(text, object_hook=_decode_set)
-        except (ValueError, RecursionError) as exc:
-            raise DecodeError(str(exc)) from None
+            if text.startswith(PREFIX):
+                return json.loads(text[len(PREFIX) :], object_hook=self._unwrap)
+            if "__type__" not in text and "\\" not in text:  # then no key can be "__type__"
+                return json.loads(text)
+            return json.loads(text, object_hook=_legacy_hook)
+        except DecodeError:
+            raise
+        except json.JSONDecodeError as exc:
+            raise DecodeError(f"not valid JSON: {exc.msg} at char {exc.pos}") from None
+        except RecursionError:
+            raise DecodeError("nested too deeply") from None
+        except Exception as exc:  # e.g. 1.1.x's hook on a malformed set: KeyError, TypeError
+            raise DecodeError(f"malformed data ({_name(type(exc))})") from exc
+
+    def _tree(self, obj: Any, depth: int, active: set[int]) -> object:
+        """``obj`` as a JSON-ready tree of the tagged form."""
+        t = type(obj)
+        if t is str or t is float or t is bool or obj is None:
+            return obj
+        if t is int:
+            return obj if obj.bit_length() <= _INT_BITS else _env("int", format(obj, "x"))
+        leaf = _LEAVES.get(t)
+        if leaf is not None:
+            return _env(*leaf(obj))
+        if depth >= MAX_DEPTH:
+            raise EncodeError("", f"nested deeper than {MAX_DEPTH} levels")
+        if id(obj) in active:
+            raise EncodeError("", "circular reference")
+        active.add(id(obj))
+        depth += 1
+        where = ""  # the step from obj to the element being encoded, for error paths
+        try:
+            if t is list or t is tuple:
+                out = []
+                for i, item in enumerate(obj):
+                    where = f"[{i}]"
+                    out.append(self._tree(item, depth, active))
+                result: object = out if t is list else _env("tuple", out)
+            elif t is dict:
+                result = self._dict(obj, depth, active)
+            elif t is set or t is frozenset:
+                where = "<element>"
+                result = _env(t.__name__, [self._tree(item, depth, active) for item in obj])
+            elif t is datetime or t is time:
+                where = ".tzinfo"
+                result = _env(t.__name__, self._clock(obj, depth, active))
+            elif t in self._by_type:
+                custom = self._by_type[t]
+                payload = _call_encoder(custom, obj)
+                where = f"<encoded {custom.tag!r}>"
+                result = _env(_EXT + custom.tag, self._tree(payload, depth, active))
+            else:
+                raise EncodeError("", _unsupported(t, self._by_type))
+        except EncodeError as exc:
+            raise EncodeError(where + exc.path, exc.reason) from None
+        active.discard(id(obj))
+        return result
+
+    def _dict(self, obj: dict[Any, Any], depth: int, active: set[int]) -> object:
+        where = ""
+        try:
+            if _TAG not in obj and all(type(key) is str for key in obj):
+                out = {}
+                for key, item in obj.items():
+                    where = f"[{key!r}]"
+                    out[key] = self._tree(item, depth, active)
+                return out
+            pairs = []
+            for key, item in obj.items():
+                where = "<key>"
+                encoded_key = self._tree(key, depth, active)
+                where = f"[{key!r}]"
+                pairs.append([encoded_key, self._tree(item, depth, active)])
+            return _env("dict", pairs)
+        except EncodeError as exc:
+            raise EncodeError(where + exc.path, exc.reason) from None
+
+    def _clock(self, obj: datetime | time, depth: int, active: set[int]) -> object:
+        tz = obj.tzinfo
+        if obj.fold == 0 and (tz is None or _unnamed_offset(tz)):
+            return obj.isoformat()  # keeps a fixed offset exactly, readable
+        naive = obj.replace(tzinfo=None, fold=0).isoformat()
+        return [naive, obj.fold, self._tree(tz, depth, active)]
+
+    def _unwrap(self, dct: dict[str, Any]) -> object:
+        """``object_hook`` of the tagged form: JSON is parsed bottom-up, so ``v`` is decoded."""
+        if _TAG not in dct:
+            return dct
+        tag = dct[_TAG]
+        if type(tag) is not str or len(dct) != 2 or _VAL not in dct:
+            raise DecodeError("malformed envelope")
+        decoder = _DECODERS.get(tag)
+        if decoder is not None:
+            return decoder(dct[_VAL])
+        custom = self._by_tag.get(tag[len(_EXT) :]) if tag.startswith(_EXT) else None
+        if custom is None:
+            raise DecodeError(f"unknown type tag {tag[:100]!r}")
+        try:
+            return custom.decode(dct[_VAL])
+        except Exception as exc:
+            raise DecodeError(f"decoder of tag {custom.tag!r} raised {_name(type(exc))}") from exc
 
 
-def _encode_set(obj: object) -> object:
-    if isinstance(obj, set):
-        return {"__type__": "set", "values": list(obj)}
-    raise TypeError(f"unsupported type {type(obj).__name__}")
+def _legacy_kind(obj: Any, depth: int) -> int:
+    """_PLAIN, or with _SETS, if 1.1.x writes ``obj`` and reads it back exactly; else 0.
+
+    One pass of exact type checks: ``json.dumps`` also takes tuples, int/float/str subclasses
+    and int/bool/None dict keys, which would come back as other types.
+    """
+    t = type(obj)
+    if t is str or t is float or t is bool or obj is None:
+        return _PLAIN
+    if t is int:
+        return _PLAIN if obj.bit_length() <= _INT_BITS else 0
+    if depth >= MAX_DEPTH:
+        return 0
+    kind = _PLAIN
+    if t is dict:
+        items = obj.items()
+    elif t is list:
+        items = enumerate(obj)
+    elif t is set:
+        for item in obj:
+            if type(item) not in _SCALARS or _legacy_kind(item, depth) != _PLAIN:
+                return 0
+        return _PLAIN | _SETS
+    else:
+        return 0
+    for key, item in items:
+        if t is dict and type(key) is not str:
+            return 0
+        i = type(item)  # scalars inline: this loop is the fast path's whole cost
+        if i is str or i is float or i is bool or item is None:
+            continue
+        if i is int and item.bit_length() <= _INT_BITS:
+            continue
+        sub = _legacy_kind(item, depth + 1)
+        if not sub:
+            return 0
+        kind |= sub
+    # 1.1.x reads any dict whose "__type__" is "set" as a set (its values are plain here).
+    return 0 if t is dict and obj.get("__type__") == "set" else kind
 
 
-def _decode_set(dct: dict[str, Any]) -> object:
+def _legacy_set(obj: object) -> object:
+    if type(obj) is set:
+        return {"__type__": "set", "values": list(obj)}  # 1.1.x's _set_default
+    raise TypeError(f"unsupported type {type(obj).__name__}")  # unreachable after the check
+
+
+def _legacy_hook(dct: dict[str, Any]) -> object:
+    # 1.1.x's object_hook, quirks included, so its data reads as it always did.
     if dct.get("__type__") == "set":
         return set(dct["values"])
     return dct
+
+
+def _env(tag: str, payload: object) -> dict[str, object]:
+    return {_TAG: tag, _VAL: payload}
+
+
+def _call_encoder(custom: _Custom, obj: object) -> object:
+    try:
+        return custom.encode(obj)
+    except Exception as exc:
+        raise EncodeError("", f"encoder of tag {custom.tag!r} raised {_name(type(exc))}") from exc
+
+
+def _unnamed_offset(tz: tzinfo) -> bool:
+    # isoformat() keeps a timezone's offset but not an explicit name, and fromisoformat()
+    # of Python 3.11 drops an offset's microseconds: whole minutes are safe everywhere.
+    if type(tz) is not timezone:
+        return False
+    args = _tz_args(tz)
+    return len(args) == 1 and not args[0] % timedelta(minutes=1)
+
+
+def _tz_args(tz: timezone) -> tuple[Any, ...]:
+    args: tuple[Any, ...] = tz.__getinitargs__()  # type: ignore[attr-defined]
+    return args  # (offset,) or (offset, name)
+
+
+def _name(t: type[Any]) -> str:
+    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+
+
+def _unsupported(t: type[Any], registered: dict[type[Any], _Custom]) -> str:
+    if issubclass(t, tzinfo):
+        return f"unsupported type datetime.tzinfo subclass {_name(t)}"
+    base = next((b for b in t.__mro__[1:] if b in _BUILTIN_TYPES or b in registered), None)
+    if base is not None:
+        return f"unsupported type {_name(t)} (subclass of {_name(base)}: register it)"
+    return f"unsupported type {_name(t)}"
+
+
+# Leaves: types stored as one JSON payload without nested values. Each decoder accepts only
+# the canonical payload its encoder writes, so a read is exact or a DecodeError.
+
+
+def _exact(
+    cls: type[T], parse: Callable[[str], T], show: Callable[[Any], str]
+) -> Callable[[Any], T]:
+    def decode(payload: Any) -> T:
+        if type(payload) is not str:
+            raise DecodeError(f"{cls.__name__} payload must be a string")
+        try:
+            value = parse(payload)
+        except (ValueError, TypeError, ArithmeticError, KeyError, OSError) as exc:
+            raise DecodeError(f"bad {cls.__name__} payload ({_name(type(exc))})") from None
+        if type(value) is not cls or show(value) != payload:
+            raise DecodeError(f"non-canonical {cls.__name__} payload")
+        return value
+
+    return decode
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _unhex(text: str) -> int:
+    if not _HEX.fullmatch(text):
+        raise ValueError("not lower-case hex")
+    return int(text, 16)  # power-of-two bases: linear time, no digit limit
+
+
+def _timedelta(payload: Any) -> timedelta:
+    if len(_list(payload, "timedelta")) != 3 or any(type(x) is not int for x in payload):
+        raise DecodeError("timedelta payload must be [days, seconds, microseconds]")
+    days, seconds, micros = payload
+    if not (0 <= seconds < 86400 and 0 <= micros < 1_000_000):
+        raise DecodeError("non-canonical timedelta payload")
+    return timedelta(days, seconds, micros)
+
+
+def _timezone(payload: Any) -> timezone:
+    if len(_list(payload, "timezone")) != 2 or type(payload[0]) is not int:
+        raise DecodeError("timezone payload must be [offset in microseconds, name]")
+    offset, name = timedelta(microseconds=payload[0]), payload[1]
+    if name is None:
+        return timezone(offset)
+    if type(name) is not str:
+        raise DecodeError("timezone name must be a string or null")
+    return timezone(offset, name)
+
+
+def _timezone_payload(tz: timezone) -> list[object]:
+    args = _tz_args(tz)
+    return [args[0] // timedelta(microseconds=1), args[1] if len(args) > 1 else None]
+
+
+def _zoneinfo_key(tz: ZoneInfo) -> str:
+    if tz.key is None:
+        raise EncodeError("", "unsupported zoneinfo.ZoneInfo without a key (from_file)")
+    return tz.key
+
+
+def _clock_decoder(cls: type[datetime] | type[time]) -> Callable[[Any], object]:
+    from_text: Callable[[Any], datetime | time] = _exact(cls, cls.fromisoformat, _isoformat)
+
+    def decode(payload: Any) -> object:
+        if type(payload) is str:
+            return from_text(payload)
+        if type(payload) is not list or len(payload) != 3 or type(payload[1]) is not int:
+            raise DecodeError(f"{cls.__name__} payload must be text or [text, fold, tzinfo]")
+        text, fold, tz = payload
+        value = from_text(text)
+        if (
+            value.tzinfo is not None
+            or fold not in (0, 1)
+            or not isinstance(tz, (tzinfo, type(None)))
+        ):
+            raise DecodeError(f"malformed {cls.__name__} payload")
+        return value.replace(tzinfo=tz, fold=fold)
+
+    return decode
+
+
+def _isoformat(value: datetime | time) -> str:
+    return value.isoformat()
+
+
+def _list(payload: Any, what: str) -> list[Any]:
+    if type(payload) is not list:
+        raise DecodeError(f"{what} payload must be a list")
+    return payload
+
+
+def _unique(cls: Callable[[list[Any]], Any], items: list[Any]) -> Any:
+    value = cls(items)  # TypeError for unhashable elements: a DecodeError in decode()
+    if len(value) != len(items):
+        raise DecodeError("duplicate elements or keys")  # never written: not exact
+    return value
+
+
+def _decode_dict(payload: Any) -> dict[Any, Any]:
+    if any(type(p) is not list or len(p) != 2 for p in _list(payload, "dict")):
+        raise DecodeError("dict payload must be a list of [key, value] pairs")
+    result: dict[Any, Any] = _unique(dict, payload)
+    return result
+
+
+_LEAVES: dict[type[Any], Callable[[Any], tuple[str, object]]] = {
+    bytes: lambda b: ("bytes", _b64(b)),
+    date: lambda d: ("date", d.isoformat()),
+    timedelta: lambda d: ("timedelta", [d.days, d.seconds, d.microseconds]),
+    timezone: lambda z: ("timezone", _timezone_payload(z)),
+    ZoneInfo: lambda z: ("zoneinfo", _zoneinfo_key(z)),
+    Decimal: lambda d: ("decimal", str(d)),
+    UUID: lambda u: ("uuid", str(u)),
+}
+
+_DECODERS: dict[str, Callable[[Any], object]] = {
+    "int": _exact(int, _unhex, lambda n: format(n, "x")),
+    "tuple": lambda p: tuple(_list(p, "tuple")),
+    "set": lambda p: _unique(set, _list(p, "set")),
+    "frozenset": lambda p: _unique(frozenset, _list(p, "frozenset")),
+    "dict": _decode_dict,
+    "bytes": _exact(bytes, _unb64, _b64),
+    "datetime": _clock_decoder(datetime),
+    "time": _clock_decoder(time),
+    "date": _exact(date, date.fromisoformat, date.isoformat),
+    "timedelta": _timedelta,
+    "timezone": _timezone,
+    "zoneinfo": _exact(ZoneInfo, ZoneInfo, lambda z: str(z.key)),
+    "decimal": _exact(Decimal, Decimal, str),
+    "uuid": _exact(UUID, UUID, str),
+}
+
+_BUILTIN_TYPES = frozenset(
+    {str, int, float, bool, type(None), list, tuple, dict, set, frozenset, datetime, time}
+    | set(_LEAVES)
+)

@@ -33,6 +33,10 @@ _timeout = getattr(asyncio, "timeout", None)
 Entry = tuple[RawValue, "float | None"]
 """A stored raw value without its TTL prefix, and when it expires (None: never)."""
 
+# What the Flet client answers after 10 s when a call reaches a service it no longer binds
+# (after a reconnect, flet-dev/flet#6412): a timeout whose cure is a fresh service.
+_STALE_SERVICE = "Timeout waiting for invoke method listener"
+
 TTL_PREFIX = "fst:"
 """Starts a value stored with a TTL: ``fst:{expires_at}:{codec text}``, expires_at in Unix
 seconds. Neither JSON nor the codec's tagged text starts so, and a value stored without a
@@ -142,7 +146,7 @@ class Namespace:
         if isinstance(exc, StorageError):
             return exc
         where = f"{what} in namespace {self.app_name!r}"
-        if isinstance(exc, asyncio.TimeoutError):
+        if isinstance(exc, asyncio.TimeoutError) or _STALE_SERVICE in str(exc):
             reset = getattr(self.backend, "reset", None)
             if callable(reset):
                 reset()  # a reconnected client may need a freshly registered service
@@ -189,7 +193,7 @@ class Namespace:
             return None
         entry = self.split_ttl(key, raw)
         if entry[1] is not None and entry[1] <= self.clock():
-            await self.remove(key, storage_key, "expire")
+            await self.delete(key, storage_key, "expire")
             return None
         return entry
 
@@ -261,29 +265,49 @@ class Namespace:
     # -- writes: the cache and the listeners learn of each one that succeeded ---------------
 
     async def write(self, key: str, storage_key: str, text: str) -> None:
-        state = self.state()
-        try:
-            stored = await self.call("set", key, self.backend.set(storage_key, text))
-        except StorageError:
-            state.cache = None  # what the client holds now is unknown: reload on next use
-            raise
-        self._written(state, key, storage_key, text, stored)
+        await self.write_all([(key, storage_key, text)])
 
     async def write_all(self, items: Sequence[tuple[str, str, str]]) -> None:
-        """Write ``(key, storage key, text)`` items in one round; then raise the first error."""
+        """Write ``(key, storage key, text)`` items in one round; then raise the first error.
+
+        The previous values are read in the same round (or taken from the cache): when the
+        client refuses a write for lack of space, its in-memory cache still holds the new
+        value although storage kept the old one (measured on the Flutter web client), so the
+        old value is written back and the session sees what a reload would see.
+        """
         state = self.state()
-        calls = (self.backend.set(storage_key, text) for _, storage_key, text in items)
-        results = await self.call_all("set", [key for key, _, _ in items], calls)
+        keys = [key for key, _, _ in items]
+        sets = [self.backend.set(storage_key, text) for _, storage_key, text in items]
+        if state.cache is not None:
+            cache = state.cache
+            previous: list[Any] = [cache.get(k) for _, k, _ in items]
+            results: list[Any] = await self.call_all("set", keys, sets)
+        else:
+            gets = [self.backend.get(storage_key) for _, storage_key, _ in items]
+            both: list[Any] = await self.call_all("set", keys + keys, [*gets, *sets])
+            previous, results = both[: len(items)], both[len(items) :]
         errors: list[StorageError] = []
-        for (key, storage_key, text), result in zip(items, results, strict=True):
+        for (key, storage_key, text), result, before in zip(items, results, previous, strict=True):
             try:
+                if isinstance(result, StorageFullError) and not isinstance(before, StorageError):
+                    await self._restore(key, storage_key, before)
+                    raise result
                 if isinstance(result, StorageError):
+                    state.cache = None  # what the client holds now is unknown
                     raise result
                 self._written(state, key, storage_key, text, result)
             except StorageError as exc:
-                state.cache = None
                 errors.append(exc)
         _raise_first(errors)
+
+    async def _restore(self, key: str, storage_key: str, previous: RawValue | None) -> None:
+        try:
+            if previous is None:
+                await self.call("remove", key, self.backend.remove(storage_key))
+            else:
+                await self.call("set", key, self.backend.set(storage_key, previous))
+        except StorageError:
+            self.state().cache = None
 
     def _written(
         self, state: NamespaceState, key: str, storage_key: str, text: str, stored: bool
@@ -297,35 +321,42 @@ class Namespace:
             value = self.decode(key, self.split_ttl(key, text)[0])
             state.listeners.fire(StorageEvent(self.app_name, key, "set", value))
 
-    async def remove(self, key: str, storage_key: str, kind: ChangeKind = "remove") -> bool:
+    async def remove(self, key: str, storage_key: str) -> bool:
+        """Remove a key; return whether it was stored (and had not expired).
+
+        SharedPreferences' own remove() answers True either way, so existence is read first
+        (free with the cache); a missing key costs no remove call.
+        """
+        if await self.read_entry(key, storage_key) is None:
+            return False
+        await self.delete(key, storage_key, "remove")
+        return True
+
+    async def delete(self, key: str, storage_key: str, kind: ChangeKind) -> None:
         state = self.state()
         try:
-            existed = await self.call("remove", key, self.backend.remove(storage_key))
+            await self.call("remove", key, self.backend.remove(storage_key))
         except StorageError:
             state.cache = None
             raise
-        self._removed(state, key, storage_key, existed, kind)
-        return existed
+        self._removed(state, key, storage_key, kind)
 
-    async def remove_all(self, pairs: Sequence[tuple[str, str]], kind: ChangeKind) -> list[bool]:
+    async def remove_all(self, pairs: Sequence[tuple[str, str]], kind: ChangeKind) -> None:
         """Remove ``(key, storage key)`` pairs in one round; then raise the first error."""
         state = self.state()
-        calls = (self.backend.remove(storage_key) for _, storage_key in pairs)
+        calls = [self.backend.remove(storage_key) for _, storage_key in pairs]
         results = await self.call_all("remove", [key for key, _ in pairs], calls)
         for (key, storage_key), result in zip(pairs, results, strict=True):
             if isinstance(result, StorageError):
                 state.cache = None
             else:
-                self._removed(state, key, storage_key, result, kind)
+                self._removed(state, key, storage_key, kind)
         _raise_first(results)
-        return results  # type: ignore[return-value]
 
-    def _removed(
-        self, state: NamespaceState, key: str, storage_key: str, existed: bool, kind: ChangeKind
-    ) -> None:
+    def _removed(self, state: NamespaceState, key: str, storage_key: str, kind: ChangeKind) -> None:
         if state.cache is not None:
             state.cache.pop(storage_key, None)
-        if existed and state.listeners.wants(key):
+        if state.listeners.wants(key):
             state.listeners.fire(StorageEvent(self.app_name, key, kind))
 
 

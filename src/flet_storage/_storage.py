@@ -183,7 +183,10 @@ class FletStorage:
     async def remove_many(self, keys: Iterable[str]) -> int:
         """Remove ``keys``; return how many of them were stored."""
         pairs = [(key, self._ns.storage_key(key)) for key in keys]
-        return sum(await self._ns.remove_all(pairs, "remove"))
+        entries = await self._ns.read_entries([k for k, _ in pairs], [sk for _, sk in pairs])
+        stored = [pair for pair, entry in zip(pairs, entries, strict=True) if entry is not None]
+        await self._ns.remove_all(stored, "remove")
+        return len(stored)
 
     async def refresh(self) -> None:
         """Reload the read cache (``cache=True``) from the backend.

@@ -12,11 +12,18 @@ from ._base import RawValue
 
 __all__ = ["SharedPreferencesBackend"]
 
-# One service per page, shared by every FletStorage on it. Creating a SharedPreferences
-# registers a control with the page (and the client), and the page only drops it once nothing
-# references it, so a service per FletStorage would pile up in apps that create one per
-# event handler. Keyed weakly so a closed session's page is not kept alive.
-_services: weakref.WeakKeyDictionary[ft.Page, ft.SharedPreferences] = weakref.WeakKeyDictionary()
+# One service per page and connection, shared by every FletStorage on the page. Creating a
+# SharedPreferences registers a control with the page (and the client), and the page only
+# drops it once nothing references it, so a service per FletStorage would pile up in apps
+# that create one per event handler. Keyed weakly so a closed session's page is not kept.
+#
+# Why the connection too (flet-dev/flet#6412): when a web client reconnects to its session,
+# the server sends the page again and the client rebuilds every control, but its service
+# registry keeps the binding of the old object for a known id, so calls to an existing
+# service are never answered. A service created after the reconnect gets a new id and works.
+_services: weakref.WeakKeyDictionary[ft.Page, tuple[object, ft.SharedPreferences]] = (
+    weakref.WeakKeyDictionary()
+)
 
 _NO_PAGE = (
     "FletStorage has no Flet page to reach SharedPreferences: use it inside a running Flet "
@@ -48,15 +55,18 @@ class SharedPreferencesBackend:
         return page
 
     def service(self) -> ft.SharedPreferences:
-        """The SharedPreferences service of the current page, created on first use."""
+        """The SharedPreferences service of the current page and connection."""
         page = self.scope()
-        service = _services.get(page)
-        if service is None:
-            if page is not _context_page():
-                # Constructing a service registers it with ft.context.page; with no page
-                # context (a bare thread) it would silently belong to no page.
-                raise NoPageError(_NO_PAGE)
-            service = _services[page] = ft.SharedPreferences()  # registers with that page
+        connection = _connection(page)
+        known = _services.get(page)
+        if known is not None and (connection is None or known[0] is connection):
+            return known[1]
+        if page is not _context_page():
+            # Constructing a service registers it with ft.context.page; with no page
+            # context (a bare thread) it would silently belong to no page.
+            raise NoPageError(_NO_PAGE)
+        service = ft.SharedPreferences()  # registers with the page
+        _services[page] = (connection, service)
         return service
 
     def reset(self) -> None:
@@ -87,4 +97,12 @@ def _context_page() -> ft.Page | None:
     try:
         return ft.context.page
     except RuntimeError:
+        return None
+
+
+def _connection(page: ft.Page) -> object | None:
+    """The page's current websocket connection (None while disconnected)."""
+    try:
+        return page.session.connection
+    except (RuntimeError, AttributeError):
         return None

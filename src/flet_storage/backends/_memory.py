@@ -9,37 +9,61 @@ from ._base import RawValue
 
 __all__ = ["MemoryBackend"]
 
+_GONE = object()
+
 
 class MemoryBackend:
     """A dictionary with the semantics of Flet's SharedPreferences service.
 
+    As measured on the real Flutter client:
+
     * ``set`` accepts only ``str``, ``int``, ``float``, ``bool`` and ``list[str]`` and raises
       ``ValueError`` otherwise, exactly like ``ft.SharedPreferences.set``;
-    * ``get`` of a missing key returns ``None``; ``get_keys(prefix)`` filters with ``startswith``;
-    * lists are copied in and out, so callers never share state with the store.
+    * ``get`` of a missing key returns ``None``; ``get_keys(prefix)`` filters with
+      ``startswith``; ``remove`` returns ``True`` whether or not the key existed;
+    * with ``quota`` (characters of keys and values, like a browser's localStorage limit), a
+      write that does not fit raises ``RuntimeError("QuotaExceededError: ...")`` — and, like
+      the Flutter web client, the session still sees the new value (it sits in the client's
+      in-memory cache) while storage kept the old one; :meth:`reload` shows what a reloaded
+      page would see.
 
     ``latency`` (seconds) is awaited on every call to stand in for a client round trip, and
     ``calls`` counts the calls per method, so tests and benchmarks can count round trips.
+    Lists are copied in and out, so callers never share state with the store.
     """
 
-    def __init__(self, data: dict[str, RawValue] | None = None, *, latency: float = 0.0) -> None:
+    def __init__(
+        self,
+        data: dict[str, RawValue] | None = None,
+        *,
+        latency: float = 0.0,
+        quota: int | None = None,
+    ) -> None:
         self.data: dict[str, RawValue] = {}
         self.latency = latency
+        self.quota = quota
         self.calls: Counter[str] = Counter()
+        self._unpersisted: dict[str, object] = {}  # key -> value storage really holds
         for key, value in (data or {}).items():
             self.data[key] = _checked(value)
 
     async def _round_trip(self, method: str) -> None:
         self.calls[method] += 1
-        if self.latency:
-            await asyncio.sleep(self.latency)
-        else:
-            await asyncio.sleep(0)  # a real call always yields to the event loop
+        # Always yield to the event loop, as a real call does.
+        await asyncio.sleep(self.latency)
 
     async def set(self, key: str, value: RawValue) -> bool:
         value = _checked(value)
         await self._round_trip("set")
+        previous = self.data.get(key, _GONE)
         self.data[key] = value
+        if self.quota is not None and _size(self.data) > self.quota:
+            self._unpersisted.setdefault(key, previous)
+            raise RuntimeError(
+                "QuotaExceededError: Failed to execute 'setItem' on 'Storage': "
+                f"Setting the value of 'flutter.{key}' exceeded the quota."
+            )
+        self._unpersisted.pop(key, None)
         return True
 
     async def get(self, key: str) -> RawValue | None:
@@ -53,7 +77,9 @@ class MemoryBackend:
 
     async def remove(self, key: str) -> bool:
         await self._round_trip("remove")
-        return self.data.pop(key, None) is not None
+        self.data.pop(key, None)
+        self._unpersisted.pop(key, None)
+        return True
 
     async def get_keys(self, key_prefix: str) -> list[str]:
         await self._round_trip("get_keys")
@@ -62,7 +88,21 @@ class MemoryBackend:
     async def clear(self) -> bool:
         await self._round_trip("clear")
         self.data.clear()
+        self._unpersisted.clear()
         return True
+
+    def reload(self) -> None:
+        """Forget writes storage refused, as reloading the page forgets them."""
+        for key, value in self._unpersisted.items():
+            if value is _GONE:
+                self.data.pop(key, None)
+            else:
+                self.data[key] = value  # type: ignore[assignment]
+        self._unpersisted.clear()
+
+
+def _size(data: dict[str, RawValue]) -> int:
+    return sum(len(key) + len(str(value)) for key, value in data.items())
 
 
 def _checked(value: object) -> RawValue:
