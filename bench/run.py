@@ -38,6 +38,7 @@ async def memory_env(latency: float) -> list[Row]:
     up_module = _upstream()
 
     def upstream() -> Any:
+        assert up_module is not None
         storage = up_module.FletStorage("bench")
         storage.storage = backend  # 1.1.3 keeps its SharedPreferences in .storage
         return storage
@@ -53,8 +54,7 @@ async def memory_env(latency: float) -> list[Row]:
 
 
 def real_env() -> list[Row]:
-    sys.path.insert(0, str(HERE.parent / "tests"))
-    from e2e.bench_env import run_on_real_client  # the e2e harness, on a live page
+    from real_client import run_on_real_client  # needs the e2e harness and Chromium
 
     return run_on_real_client(run_suite, _upstream())
 

@@ -43,7 +43,9 @@ _states: weakref.WeakKeyDictionary[object, dict[str, NamespaceState]] = weakref.
 def namespace_state(backend: Backend, app_name: str) -> NamespaceState:
     scope_of = getattr(backend, "scope", None)
     scope = scope_of() if callable(scope_of) else backend
-    states = _states.setdefault(scope, {})
+    states = _states.get(scope)
+    if states is None:  # setdefault would build a dict and a weakref on every call
+        states = _states[scope] = {}
     state = states.get(app_name)
     if state is None:
         state = states[app_name] = NamespaceState()
