@@ -45,6 +45,7 @@ _INT_BITS = 2000
 _PLAIN, _SETS = 1, 2  # bit flags of the legacy check
 _SCALARS = (str, int, float, bool, type(None))
 _HEX = re.compile(r"-?[1-9a-f][0-9a-f]*")
+_TYPE_ESCAPE = re.compile(r"\\u00(?:5[fF]|7[049]|65)")  # an escaped letter of "__type__"
 
 
 class EncodeError(TypeError):
@@ -54,6 +55,11 @@ class EncodeError(TypeError):
         super().__init__(f"value{path}: {reason}")
         self.path = path
         self.reason = reason
+
+    def under(self, step: str | tuple[object]) -> EncodeError:
+        """This error one level up: ``step`` is a path marker or a 1-tuple of index or key."""
+        prefix = step if isinstance(step, str) else f"[{step[0]!r}]"
+        return EncodeError(prefix + self.path, self.reason)
 
 
 class DecodeError(ValueError):
@@ -131,8 +137,8 @@ class Codec:
         try:
             if text.startswith(PREFIX):
                 return json.loads(text[len(PREFIX) :], object_hook=self._unwrap)
-            if "__type__" not in text and "\\" not in text:  # then no key can be "__type__"
-                return json.loads(text)
+            if "__type__" not in text and ("\\" not in text or not _TYPE_ESCAPE.search(text)):
+                return json.loads(text)  # no key can be "__type__": skip the per-dict hook
             return json.loads(text, object_hook=_legacy_hook)
         except DecodeError:
             raise
@@ -159,12 +165,18 @@ class Codec:
             raise EncodeError("", "circular reference")
         active.add(id(obj))
         depth += 1
-        where = ""  # the step from obj to the element being encoded, for error paths
+        # The step from obj to the element being encoded, for error paths: a marker, or a
+        # 1-tuple holding an index or key, formatted only if an error occurs.
+        where: str | tuple[object] = ""
         try:
             if t is list or t is tuple:
                 out = []
                 for i, item in enumerate(obj):
-                    where = f"[{i}]"
+                    kind = type(item)  # scalars inline: most elements are (big ints recurse)
+                    if kind in _SCALARS and (kind is not int or item.bit_length() <= _INT_BITS):
+                        out.append(item)
+                        continue
+                    where = (i,)
                     out.append(self._tree(item, depth, active))
                 result: object = out if t is list else _env("tuple", out)
             elif t is dict:
@@ -183,28 +195,28 @@ class Codec:
             else:
                 raise EncodeError("", _unsupported(t, self._by_type))
         except EncodeError as exc:
-            raise EncodeError(where + exc.path, exc.reason) from None
+            raise exc.under(where) from None
         active.discard(id(obj))
         return result
 
     def _dict(self, obj: dict[Any, Any], depth: int, active: set[int]) -> object:
-        where = ""
+        where: str | tuple[object] = ""
         try:
             if _TAG not in obj and all(type(key) is str for key in obj):
                 out = {}
                 for key, item in obj.items():
-                    where = f"[{key!r}]"
+                    where = (key,)
                     out[key] = self._tree(item, depth, active)
                 return out
             pairs = []
             for key, item in obj.items():
                 where = "<key>"
                 encoded_key = self._tree(key, depth, active)
-                where = f"[{key!r}]"
+                where = (key,)
                 pairs.append([encoded_key, self._tree(item, depth, active)])
             return _env("dict", pairs)
         except EncodeError as exc:
-            raise EncodeError(where + exc.path, exc.reason) from None
+            raise exc.under(where) from None
 
     def _clock(self, obj: datetime | time, depth: int, active: set[int]) -> object:
         tz = obj.tzinfo
