@@ -32,6 +32,6 @@ def test_readme_quickstart_is_the_tested_example() -> None:
     """examples/quickstart.py runs on the real client in the e2e suite; the README shows it."""
     example = (ROOT / "examples" / "quickstart.py").read_text()
     readme = (ROOT / "README.md").read_text()
-    body = example[example.index("async def main") : example.index('\n\nif __name__')]
+    body = example[example.index("async def main") : example.index("\n\nif __name__")]
     body = body.replace("  # type: ignore[no-untyped-def]", "").replace("  # noqa: F841", "")
     assert body in readme
