@@ -16,17 +16,15 @@ Two stored forms (``docs/codec.md`` has the format, examples and the collision a
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
-from decimal import Decimal
+from datetime import datetime, time, tzinfo
 from typing import Any, TypeVar
-from uuid import UUID
-from zoneinfo import ZoneInfo
+
+from ._errors import DecodeError, EncodeError
+from ._tags import BUILTIN_TYPES, DECODERS, LEAVES, type_name, unnamed_offset
 
 __all__ = ["MAX_DEPTH", "PREFIX", "Codec", "DecodeError", "EncodeError"]
 
@@ -44,26 +42,7 @@ _TAG, _VAL, _EXT = "$fs", "v", "ext:"
 _INT_BITS = 2000
 _PLAIN, _SETS = 1, 2  # bit flags of the legacy check
 _SCALARS = (str, int, float, bool, type(None))
-_HEX = re.compile(r"-?[1-9a-f][0-9a-f]*")
 _TYPE_ESCAPE = re.compile(r"\\u00(?:5[fF]|7[049]|65)")  # an escaped letter of "__type__"
-
-
-class EncodeError(TypeError):
-    """A value cannot be encoded. ``path`` locates the bad element, e.g. ``["tags"][2]``."""
-
-    def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"value{path}: {reason}")
-        self.path = path
-        self.reason = reason
-
-    def under(self, step: str | tuple[object]) -> EncodeError:
-        """This error one level up: ``step`` is a path marker or a 1-tuple of index or key."""
-        prefix = step if isinstance(step, str) else f"[{step[0]!r}]"
-        return EncodeError(prefix + self.path, self.reason)
-
-
-class DecodeError(ValueError):
-    """Stored text is not something this codec wrote."""
 
 
 @dataclass(frozen=True)
@@ -108,10 +87,10 @@ class Codec:
             raise TypeError(f"cls must be a type, not {type(cls).__name__}")
         if not isinstance(tag, str) or not tag:
             raise ValueError("tag must be a non-empty string")
-        if cls in _BUILTIN_TYPES or tag in _DECODERS:
-            raise ValueError(f"{_name(cls)} and tag {tag!r}: built-in types are not registered")
+        if cls in BUILTIN_TYPES or tag in DECODERS:
+            raise ValueError(f"{type_name(cls)} and tag {tag!r}: built-in types are not registered")
         if cls in self._by_type or tag in self._by_tag:
-            raise ValueError(f"{_name(cls)} or tag {tag!r} is registered already")
+            raise ValueError(f"{type_name(cls)} or tag {tag!r} is registered already")
         self._by_type[cls] = self._by_tag[tag] = _Custom(tag, encode, decode)
 
     def encode(self, value: object) -> str:
@@ -147,7 +126,7 @@ class Codec:
         except RecursionError:
             raise DecodeError("nested too deeply") from None
         except Exception as exc:  # e.g. 1.1.x's hook on a malformed set: KeyError, TypeError
-            raise DecodeError(f"malformed data ({_name(type(exc))})") from exc
+            raise DecodeError(f"malformed data ({type_name(type(exc))})") from exc
 
     def _tree(self, obj: Any, depth: int, active: set[int]) -> object:
         """``obj`` as a JSON-ready tree of the tagged form."""
@@ -156,7 +135,7 @@ class Codec:
             return obj
         if t is int:
             return obj if obj.bit_length() <= _INT_BITS else _env("int", format(obj, "x"))
-        leaf = _LEAVES.get(t)
+        leaf = LEAVES.get(t)
         if leaf is not None:
             return _env(*leaf(obj))
         if depth >= MAX_DEPTH:
@@ -220,7 +199,7 @@ class Codec:
 
     def _clock(self, obj: datetime | time, depth: int, active: set[int]) -> object:
         tz = obj.tzinfo
-        if obj.fold == 0 and (tz is None or _unnamed_offset(tz)):
+        if obj.fold == 0 and (tz is None or unnamed_offset(tz)):
             return obj.isoformat()  # keeps a fixed offset exactly, readable
         naive = obj.replace(tzinfo=None, fold=0).isoformat()
         return [naive, obj.fold, self._tree(tz, depth, active)]
@@ -232,7 +211,7 @@ class Codec:
         tag = dct[_TAG]
         if type(tag) is not str or len(dct) != 2 or _VAL not in dct:
             raise DecodeError("malformed envelope")
-        decoder = _DECODERS.get(tag)
+        decoder = DECODERS.get(tag)
         if decoder is not None:
             return decoder(dct[_VAL])
         custom = self._by_tag.get(tag[len(_EXT) :]) if tag.startswith(_EXT) else None
@@ -241,7 +220,9 @@ class Codec:
         try:
             return custom.decode(dct[_VAL])
         except Exception as exc:
-            raise DecodeError(f"decoder of tag {custom.tag!r} raised {_name(type(exc))}") from exc
+            raise DecodeError(
+                f"decoder of tag {custom.tag!r} raised {type_name(type(exc))}"
+            ) from exc
 
 
 def _legacy_kind(obj: Any, depth: int) -> int:
@@ -306,178 +287,15 @@ def _call_encoder(custom: _Custom, obj: object) -> object:
     try:
         return custom.encode(obj)
     except Exception as exc:
-        raise EncodeError("", f"encoder of tag {custom.tag!r} raised {_name(type(exc))}") from exc
-
-
-def _unnamed_offset(tz: tzinfo) -> bool:
-    # isoformat() keeps a timezone's offset but not an explicit name, and fromisoformat()
-    # of Python 3.11 drops an offset's microseconds: whole minutes are safe everywhere.
-    if type(tz) is not timezone:
-        return False
-    args = _tz_args(tz)
-    return len(args) == 1 and not args[0] % timedelta(minutes=1)
-
-
-def _tz_args(tz: timezone) -> tuple[Any, ...]:
-    args: tuple[Any, ...] = tz.__getinitargs__()  # type: ignore[attr-defined]
-    return args  # (offset,) or (offset, name)
-
-
-def _name(t: type[Any]) -> str:
-    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+        raise EncodeError(
+            "", f"encoder of tag {custom.tag!r} raised {type_name(type(exc))}"
+        ) from exc
 
 
 def _unsupported(t: type[Any], registered: dict[type[Any], _Custom]) -> str:
     if issubclass(t, tzinfo):
-        return f"unsupported type datetime.tzinfo subclass {_name(t)}"
-    base = next((b for b in t.__mro__[1:] if b in _BUILTIN_TYPES or b in registered), None)
+        return f"unsupported type datetime.tzinfo subclass {type_name(t)}"
+    base = next((b for b in t.__mro__[1:] if b in BUILTIN_TYPES or b in registered), None)
     if base is not None:
-        return f"unsupported type {_name(t)} (subclass of {_name(base)}: register it)"
-    return f"unsupported type {_name(t)}"
-
-
-# Leaves: types stored as one JSON payload without nested values. Each decoder accepts only
-# the canonical payload its encoder writes, so a read is exact or a DecodeError.
-
-
-def _exact(
-    cls: type[T], parse: Callable[[str], T], show: Callable[[Any], str]
-) -> Callable[[Any], T]:
-    def decode(payload: Any) -> T:
-        if type(payload) is not str:
-            raise DecodeError(f"{cls.__name__} payload must be a string")
-        try:
-            value = parse(payload)
-        except (ValueError, TypeError, ArithmeticError, KeyError, OSError) as exc:
-            raise DecodeError(f"bad {cls.__name__} payload ({_name(type(exc))})") from None
-        if type(value) is not cls or show(value) != payload:
-            raise DecodeError(f"non-canonical {cls.__name__} payload")
-        return value
-
-    return decode
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    try:
-        return base64.b64decode(text, validate=True)
-    except binascii.Error as exc:
-        raise ValueError(str(exc)) from None
-
-
-def _unhex(text: str) -> int:
-    if not _HEX.fullmatch(text):
-        raise ValueError("not lower-case hex")
-    return int(text, 16)  # power-of-two bases: linear time, no digit limit
-
-
-def _timedelta(payload: Any) -> timedelta:
-    if len(_list(payload, "timedelta")) != 3 or any(type(x) is not int for x in payload):
-        raise DecodeError("timedelta payload must be [days, seconds, microseconds]")
-    days, seconds, micros = payload
-    if not (0 <= seconds < 86400 and 0 <= micros < 1_000_000):
-        raise DecodeError("non-canonical timedelta payload")
-    return timedelta(days, seconds, micros)
-
-
-def _timezone(payload: Any) -> timezone:
-    if len(_list(payload, "timezone")) != 2 or type(payload[0]) is not int:
-        raise DecodeError("timezone payload must be [offset in microseconds, name]")
-    offset, name = timedelta(microseconds=payload[0]), payload[1]
-    if name is None:
-        return timezone(offset)
-    if type(name) is not str:
-        raise DecodeError("timezone name must be a string or null")
-    return timezone(offset, name)
-
-
-def _timezone_payload(tz: timezone) -> list[object]:
-    args = _tz_args(tz)
-    return [args[0] // timedelta(microseconds=1), args[1] if len(args) > 1 else None]
-
-
-def _zoneinfo_key(tz: ZoneInfo) -> str:
-    if tz.key is None:
-        raise EncodeError("", "unsupported zoneinfo.ZoneInfo without a key (from_file)")
-    return tz.key
-
-
-def _clock_decoder(cls: type[datetime] | type[time]) -> Callable[[Any], object]:
-    from_text: Callable[[Any], datetime | time] = _exact(cls, cls.fromisoformat, _isoformat)
-
-    def decode(payload: Any) -> object:
-        if type(payload) is str:
-            return from_text(payload)
-        if type(payload) is not list or len(payload) != 3 or type(payload[1]) is not int:
-            raise DecodeError(f"{cls.__name__} payload must be text or [text, fold, tzinfo]")
-        text, fold, tz = payload
-        value = from_text(text)
-        if (
-            value.tzinfo is not None
-            or fold not in (0, 1)
-            or not isinstance(tz, (tzinfo, type(None)))
-        ):
-            raise DecodeError(f"malformed {cls.__name__} payload")
-        return value.replace(tzinfo=tz, fold=fold)
-
-    return decode
-
-
-def _isoformat(value: datetime | time) -> str:
-    return value.isoformat()
-
-
-def _list(payload: Any, what: str) -> list[Any]:
-    if type(payload) is not list:
-        raise DecodeError(f"{what} payload must be a list")
-    return payload
-
-
-def _unique(cls: Callable[[list[Any]], Any], items: list[Any]) -> Any:
-    value = cls(items)  # TypeError for unhashable elements: a DecodeError in decode()
-    if len(value) != len(items):
-        raise DecodeError("duplicate elements or keys")  # never written: not exact
-    return value
-
-
-def _decode_dict(payload: Any) -> dict[Any, Any]:
-    if any(type(p) is not list or len(p) != 2 for p in _list(payload, "dict")):
-        raise DecodeError("dict payload must be a list of [key, value] pairs")
-    result: dict[Any, Any] = _unique(dict, payload)
-    return result
-
-
-_LEAVES: dict[type[Any], Callable[[Any], tuple[str, object]]] = {
-    bytes: lambda b: ("bytes", _b64(b)),
-    date: lambda d: ("date", d.isoformat()),
-    timedelta: lambda d: ("timedelta", [d.days, d.seconds, d.microseconds]),
-    timezone: lambda z: ("timezone", _timezone_payload(z)),
-    ZoneInfo: lambda z: ("zoneinfo", _zoneinfo_key(z)),
-    Decimal: lambda d: ("decimal", str(d)),
-    UUID: lambda u: ("uuid", str(u)),
-}
-
-_DECODERS: dict[str, Callable[[Any], object]] = {
-    "int": _exact(int, _unhex, lambda n: format(n, "x")),
-    "tuple": lambda p: tuple(_list(p, "tuple")),
-    "set": lambda p: _unique(set, _list(p, "set")),
-    "frozenset": lambda p: _unique(frozenset, _list(p, "frozenset")),
-    "dict": _decode_dict,
-    "bytes": _exact(bytes, _unb64, _b64),
-    "datetime": _clock_decoder(datetime),
-    "time": _clock_decoder(time),
-    "date": _exact(date, date.fromisoformat, date.isoformat),
-    "timedelta": _timedelta,
-    "timezone": _timezone,
-    "zoneinfo": _exact(ZoneInfo, ZoneInfo, lambda z: str(z.key)),
-    "decimal": _exact(Decimal, Decimal, str),
-    "uuid": _exact(UUID, UUID, str),
-}
-
-_BUILTIN_TYPES = frozenset(
-    {str, int, float, bool, type(None), list, tuple, dict, set, frozenset, datetime, time}
-    | set(_LEAVES)
-)
+        return f"unsupported type {type_name(t)} (subclass of {type_name(base)}: register it)"
+    return f"unsupported type {type_name(t)}"

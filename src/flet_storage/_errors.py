@@ -15,6 +15,10 @@ flet-storage 1.1.x (or for plain dictionaries) already catches::
 
 Messages name the key (and, for values, the path of the offending element) but never the
 stored value: values are user data and must not end up in logs.
+
+:class:`~flet_storage.Codec` itself, which knows no keys, raises ``EncodeError`` (a
+``TypeError``) and ``DecodeError`` (a ``ValueError``); FletStorage turns them into
+``UnsupportedValueError`` and ``CorruptDataError`` naming the key.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from __future__ import annotations
 __all__ = [
     "BackendError",
     "CorruptDataError",
+    "DecodeError",
+    "EncodeError",
     "KeyNotFoundError",
     "MigrationError",
     "NoPageError",
@@ -75,3 +81,21 @@ class BackendError(StorageError, RuntimeError):
 
 class StorageFullError(BackendError):
     """The client refused a write because its storage quota is exhausted."""
+
+
+class EncodeError(TypeError):
+    """A value cannot be encoded. ``path`` locates the bad element, e.g. ``["tags"][2]``."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"value{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+    def under(self, step: str | tuple[object]) -> EncodeError:
+        """This error one level up: ``step`` is a path marker or a 1-tuple of index or key."""
+        prefix = step if isinstance(step, str) else f"[{step[0]!r}]"
+        return EncodeError(prefix + self.path, self.reason)
+
+
+class DecodeError(ValueError):
+    """Stored text is not something this codec wrote."""

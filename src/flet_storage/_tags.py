@@ -1,0 +1,186 @@
+"""The built-in tags of the codec's tagged form: how each leaf type is written and read.
+
+A leaf is stored as one JSON payload holding no nested values. Each decoder accepts only the
+canonical payload its encoder writes, so a read is exact or a DecodeError.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from decimal import Decimal
+from typing import Any, TypeVar
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from ._errors import DecodeError, EncodeError
+
+__all__ = ["BUILTIN_TYPES", "DECODERS", "LEAVES", "type_name", "unnamed_offset"]
+
+T = TypeVar("T")
+
+_HEX = re.compile(r"-?[1-9a-f][0-9a-f]*")
+
+
+def unnamed_offset(tz: tzinfo) -> bool:
+    # isoformat() keeps a timezone's offset but not an explicit name, and fromisoformat()
+    # of Python 3.11 drops an offset's microseconds: whole minutes are safe everywhere.
+    if type(tz) is not timezone:
+        return False
+    args = _tz_args(tz)
+    return len(args) == 1 and not args[0] % timedelta(minutes=1)
+
+
+def _tz_args(tz: timezone) -> tuple[Any, ...]:
+    args: tuple[Any, ...] = tz.__getinitargs__()  # type: ignore[attr-defined]
+    return args  # (offset,) or (offset, name)
+
+
+def type_name(t: type[Any]) -> str:
+    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+
+
+def _exact(
+    cls: type[T], parse: Callable[[str], T], show: Callable[[Any], str]
+) -> Callable[[Any], T]:
+    def decode(payload: Any) -> T:
+        if type(payload) is not str:
+            raise DecodeError(f"{cls.__name__} payload must be a string")
+        try:
+            value = parse(payload)
+        except (ValueError, TypeError, ArithmeticError, KeyError, OSError) as exc:
+            raise DecodeError(f"bad {cls.__name__} payload ({type_name(type(exc))})") from None
+        if type(value) is not cls or show(value) != payload:
+            raise DecodeError(f"non-canonical {cls.__name__} payload")
+        return value
+
+    return decode
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _unhex(text: str) -> int:
+    if not _HEX.fullmatch(text):
+        raise ValueError("not lower-case hex")
+    return int(text, 16)  # power-of-two bases: linear time, no digit limit
+
+
+def _timedelta(payload: Any) -> timedelta:
+    if len(_list(payload, "timedelta")) != 3 or any(type(x) is not int for x in payload):
+        raise DecodeError("timedelta payload must be [days, seconds, microseconds]")
+    days, seconds, micros = payload
+    if not (0 <= seconds < 86400 and 0 <= micros < 1_000_000):
+        raise DecodeError("non-canonical timedelta payload")
+    return timedelta(days, seconds, micros)
+
+
+def _timezone(payload: Any) -> timezone:
+    if len(_list(payload, "timezone")) != 2 or type(payload[0]) is not int:
+        raise DecodeError("timezone payload must be [offset in microseconds, name]")
+    offset, name = timedelta(microseconds=payload[0]), payload[1]
+    if name is None:
+        return timezone(offset)
+    if type(name) is not str:
+        raise DecodeError("timezone name must be a string or null")
+    return timezone(offset, name)
+
+
+def _timezone_payload(tz: timezone) -> list[object]:
+    args = _tz_args(tz)
+    return [args[0] // timedelta(microseconds=1), args[1] if len(args) > 1 else None]
+
+
+def _zoneinfo_key(tz: ZoneInfo) -> str:
+    if tz.key is None:
+        raise EncodeError("", "unsupported zoneinfo.ZoneInfo without a key (from_file)")
+    return tz.key
+
+
+def _clock_decoder(cls: type[datetime] | type[time]) -> Callable[[Any], object]:
+    from_text: Callable[[Any], datetime | time] = _exact(cls, cls.fromisoformat, _isoformat)
+
+    def decode(payload: Any) -> object:
+        if type(payload) is str:
+            return from_text(payload)
+        if type(payload) is not list or len(payload) != 3 or type(payload[1]) is not int:
+            raise DecodeError(f"{cls.__name__} payload must be text or [text, fold, tzinfo]")
+        text, fold, tz = payload
+        value = from_text(text)
+        if (
+            value.tzinfo is not None
+            or fold not in (0, 1)
+            or not isinstance(tz, (tzinfo, type(None)))
+        ):
+            raise DecodeError(f"malformed {cls.__name__} payload")
+        return value.replace(tzinfo=tz, fold=fold)
+
+    return decode
+
+
+def _isoformat(value: datetime | time) -> str:
+    return value.isoformat()
+
+
+def _list(payload: Any, what: str) -> list[Any]:
+    if type(payload) is not list:
+        raise DecodeError(f"{what} payload must be a list")
+    return payload
+
+
+def _unique(cls: Callable[[list[Any]], Any], items: list[Any]) -> Any:
+    value = cls(items)  # TypeError for unhashable elements: a DecodeError in decode()
+    if len(value) != len(items):
+        raise DecodeError("duplicate elements or keys")  # never written: not exact
+    return value
+
+
+def _decode_dict(payload: Any) -> dict[Any, Any]:
+    if any(type(p) is not list or len(p) != 2 for p in _list(payload, "dict")):
+        raise DecodeError("dict payload must be a list of [key, value] pairs")
+    result: dict[Any, Any] = _unique(dict, payload)
+    return result
+
+
+LEAVES: dict[type[Any], Callable[[Any], tuple[str, object]]] = {
+    bytes: lambda b: ("bytes", _b64(b)),
+    date: lambda d: ("date", d.isoformat()),
+    timedelta: lambda d: ("timedelta", [d.days, d.seconds, d.microseconds]),
+    timezone: lambda z: ("timezone", _timezone_payload(z)),
+    ZoneInfo: lambda z: ("zoneinfo", _zoneinfo_key(z)),
+    Decimal: lambda d: ("decimal", str(d)),
+    UUID: lambda u: ("uuid", str(u)),
+}
+
+DECODERS: dict[str, Callable[[Any], object]] = {
+    "int": _exact(int, _unhex, lambda n: format(n, "x")),
+    "tuple": lambda p: tuple(_list(p, "tuple")),
+    "set": lambda p: _unique(set, _list(p, "set")),
+    "frozenset": lambda p: _unique(frozenset, _list(p, "frozenset")),
+    "dict": _decode_dict,
+    "bytes": _exact(bytes, _unb64, _b64),
+    "datetime": _clock_decoder(datetime),
+    "time": _clock_decoder(time),
+    "date": _exact(date, date.fromisoformat, date.isoformat),
+    "timedelta": _timedelta,
+    "timezone": _timezone,
+    "zoneinfo": _exact(ZoneInfo, ZoneInfo, lambda z: str(z.key)),
+    "decimal": _exact(Decimal, Decimal, str),
+    "uuid": _exact(UUID, UUID, str),
+}
+
+BUILTIN_TYPES = frozenset(
+    {str, int, float, bool, type(None), list, tuple, dict, set, frozenset, datetime, time}
+    | set(LEAVES)
+)
