@@ -228,7 +228,7 @@ class _SilentBackend(MemoryBackend):
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
 
-    def reset(self) -> None:
+    def on_timeout(self) -> None:
         self.resets += 1
 
 
@@ -360,7 +360,7 @@ class _StaleService(MemoryBackend):
             "listener for SharedPreferences(10).get"
         )
 
-    def reset(self) -> None:
+    def on_timeout(self) -> None:
         self.resets += 1
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -121,9 +122,30 @@ async def test_ttl_is_validated_before_any_write(
 
 
 @pytest.mark.parametrize("raw", ["fst:soon:1", "fst:nan:1", "fst:123"])
-async def test_malformed_expiry_is_corrupt_data(
+async def test_malformed_expiry_is_corrupt_data_that_can_still_be_removed(
     storage: FletStorage, backend: MemoryBackend, raw: str
 ) -> None:
     backend.data["app.k"] = raw
-    with pytest.raises(ValueError, match=r"'k'.*malformed expiry"):
+    with pytest.raises(ValueError, match="'k'"):
         await storage.get("k")
+    assert await storage.contains_key("k") is True
+    assert await storage.get_keys() == ["k"]
+    assert await storage.remove("k") is True  # the spec's recovery: catch ValueError, remove
+    assert backend.data == {}
+
+
+@pytest.mark.parametrize("ttl", [float("inf"), 10**400, float("nan")])
+async def test_ttl_must_be_finite(storage: FletStorage, ttl: float) -> None:
+    with pytest.raises(ValueError, match="finite"):
+        await storage.set("k", 1, ttl=ttl)
+
+
+async def test_expiry_never_removes_a_value_written_meanwhile(clock: FakeClock) -> None:
+    backend = MemoryBackend(latency=0.005)
+    storage = FletStorage("app", backend=backend, clock=clock)
+    await storage.set("k", "old", ttl=1)
+    clock.now += 2
+    # The read sees the expired value; a set lands before the read's removal.
+    got, stored = await asyncio.gather(storage.get_or_default("k"), storage.set("k", "new"))
+    assert (got, stored) == (None, True)
+    assert await storage.get("k") == "new"

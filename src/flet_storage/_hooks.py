@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import flet as ft
 
-from ._events import StorageEvent
+from ._errors import StorageError
+from ._events import StorageEvent, logger
 
 if TYPE_CHECKING:
     from ._storage import FletStorage
@@ -31,7 +32,10 @@ def use_storage(
         set_state(event.value if event.kind == "set" else default)
 
     async def load() -> None:
-        set_state(await storage.get_or_default(key, default))
+        try:
+            set_state(await storage.get_or_default(key, default))
+        except StorageError:  # nobody awaits this task: say why the value stays the default
+            logger.exception("use_storage could not load %r of %r", key, storage.app_name)
 
     def mount() -> Callable[[], None]:
         subscription = storage.subscribe(on_change, key=key)

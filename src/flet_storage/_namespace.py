@@ -8,6 +8,7 @@ shared read cache current and fires change events.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -25,6 +26,8 @@ from ._state import NamespaceState, namespace_state
 from .backends import Backend, RawValue
 
 __all__ = ["TTL_PREFIX", "Namespace"]
+
+logger = logging.getLogger("flet_storage")
 
 T = TypeVar("T")
 
@@ -100,7 +103,7 @@ class Namespace:
         try:
             return await self._bounded(call)
         except Exception as exc:
-            error = self._error(exc, operation if key is None else f"{operation}({key!r})")
+            error = self._translate(exc, operation if key is None else f"{operation}({key!r})")
             raise error from error.__cause__
 
     async def call_all(
@@ -109,13 +112,14 @@ class Namespace:
         """Run many backend calls at once (one pipelined round) under one timeout.
 
         Returns each call's result, or its translated error, in order. Calls still running
-        at the timeout are cancelled, and awaited, so none is left behind.
+        at the timeout (or when the caller is cancelled) are cancelled and awaited, so none
+        is left behind.
         """
         tasks = [asyncio.ensure_future(call) for call in calls]
         if not tasks:
             return []
         try:
-            _, pending = await asyncio.wait(tasks, timeout=self.timeout)
+            await asyncio.wait(tasks, timeout=self.timeout)
         finally:
             pending = {task for task in tasks if not task.done()}
             for task in pending:
@@ -124,13 +128,15 @@ class Namespace:
                 await asyncio.wait(pending)
         out: list[T | StorageError] = []
         for key, task in zip(keys, tasks, strict=True):
-            exc = asyncio.TimeoutError() if task in pending else task.exception()
-            if exc is None:
-                out.append(task.result())
-            elif isinstance(exc, Exception):
-                out.append(self._error(exc, f"{operation}({key!r})"))
+            what = f"{operation}({key!r})"
+            if task in pending or task.cancelled():
+                out.append(self._translate(asyncio.TimeoutError(), what))
+            elif (exc := task.exception()) is not None:
+                if not isinstance(exc, Exception):
+                    raise exc
+                out.append(self._translate(exc, what))
             else:
-                raise exc
+                out.append(task.result())
         return out
 
     async def _bounded(self, call: Awaitable[T]) -> T:
@@ -141,25 +147,26 @@ class Namespace:
         async with _timeout(self.timeout):  # no extra task per call, unlike wait_for
             return await call
 
-    def _error(self, exc: Exception, what: str) -> StorageError:
-        """The one place where backend errors become ours."""
+    def _translate(self, exc: Exception, what: str) -> StorageError:
+        """The one place where whatever a backend raises becomes one of our errors."""
         if isinstance(exc, StorageError):
             return exc
         where = f"{what} in namespace {self.app_name!r}"
-        if isinstance(exc, asyncio.TimeoutError) or _STALE_SERVICE in str(exc):
-            reset = getattr(self.backend, "reset", None)
-            if callable(reset):
-                reset()  # a reconnected client may need a freshly registered service
+        if isinstance(exc, (TimeoutError, asyncio.TimeoutError)) or _STALE_SERVICE in str(exc):
+            on_timeout = getattr(self.backend, "on_timeout", None)
+            if callable(on_timeout):
+                on_timeout()  # e.g. a reconnected client needs a freshly registered service
+            waited = "in time" if self.timeout is None else f"within {self.timeout} s"
             return StorageTimeoutError(
-                f"{where} got no answer within {self.timeout} s: "
-                "is the Flet client still connected?"
+                f"{where} got no answer {waited}: is the Flet client still connected?"
             )
-        if isinstance(exc, RuntimeError):
+        if isinstance(exc, RuntimeError):  # what the Flet client reports, e.g. quota
             error = StorageFullError if "quota" in str(exc).lower() else BackendError
             translated = error(f"{where} failed: {exc}")
-            translated.__cause__ = exc
-            return translated
-        raise exc
+        else:  # foreign text might hold a value: name the type only
+            translated = BackendError(f"{where} failed: {type(exc).__name__}")
+        translated.__cause__ = exc
+        return translated
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -168,13 +175,31 @@ class Namespace:
         if not self.cached:
             return None
         state = self.state()
+        generation = self._generation()
+        if generation is not None and state.cache_generation is not generation:
+            state.cache = None  # e.g. the page reloaded: its client re-read storage
         if state.cache is None:
             async with state.load_lock:
                 if state.cache is None:
-                    keys = await self.backend_keys()
-                    raws = await self._get_all(keys, keys)
-                    state.cache = {k: v for k, v in zip(keys, raws, strict=True) if v is not None}
+                    await self._load(state, generation)
         return state.cache
+
+    async def reload(self) -> None:
+        """Load the cache again, even if another load has just finished."""
+        state = self.state()
+        async with state.load_lock:
+            await self._load(state, self._generation())
+
+    async def _load(self, state: NamespaceState, generation: object) -> None:
+        state.cache = None
+        keys = await self.backend_keys()
+        raws = await self._get_all(keys, keys)
+        state.cache = {k: v for k, v in zip(keys, raws, strict=True) if v is not None}
+        state.cache_generation = generation
+
+    def _generation(self) -> object:
+        generation = getattr(self.backend, "generation", None)
+        return generation() if callable(generation) else None
 
     async def read(self, key: str, storage_key: str) -> RawValue | None:
         """The stored raw value without its TTL, or None if missing or expired."""
@@ -182,42 +207,48 @@ class Namespace:
         return None if entry is None else entry[0]
 
     async def read_entry(self, key: str, storage_key: str) -> Entry | None:
-        """``(raw value, expires_at or None)``; None if missing or expired. An expired key
-        is removed on the spot."""
-        cache = await self.cache() if self.cached else None
-        if cache is not None:
-            raw = cache.get(storage_key)
-        else:
-            raw = await self.call("get", key, self.backend.get(storage_key))
-        if raw is None:
-            return None
-        entry = self.split_ttl(key, raw)
-        if entry[1] is not None and entry[1] <= self.clock():
-            await self.delete(key, storage_key, "expire")
-            return None
-        return entry
+        """``(raw value, expires_at or None)``; None if missing or expired."""
+        return (await self.read_entries([key], [storage_key]))[0]
 
     async def read_entries(
         self, keys: Sequence[str], storage_keys: Sequence[str]
     ) -> list[Entry | None]:
-        """:meth:`read_entry` of many keys, in one round."""
-        cache = await self.cache() if self.cached else None
-        if cache is not None:
-            raws = [cache.get(storage_key) for storage_key in storage_keys]
-        else:
-            raws = await self._get_all(keys, storage_keys)
+        """:meth:`read_entry` of many keys, in one round. Expired keys are removed."""
+        raws = await self._raws(keys, storage_keys)
         now = self.clock()
         entries: list[Entry | None] = []
-        expired: list[tuple[str, str]] = []
+        expired: list[tuple[str, str, RawValue]] = []
         for key, storage_key, raw in zip(keys, storage_keys, raws, strict=True):
-            entry = None if raw is None else self.split_ttl(key, raw)
+            entry = None if raw is None else self.split_ttl(raw)
             if entry is not None and entry[1] is not None and entry[1] <= now:
-                expired.append((key, storage_key))
+                expired.append((key, storage_key, raw))  # type: ignore[arg-type]
                 entry = None
             entries.append(entry)
         if expired:
-            await self.remove_all(expired, "expire")
+            await self._expire(expired)
         return entries
+
+    async def _raws(
+        self, keys: Sequence[str], storage_keys: Sequence[str]
+    ) -> list[RawValue | None]:
+        cache = await self.cache()
+        if cache is not None:
+            return [cache.get(storage_key) for storage_key in storage_keys]
+        if len(keys) == 1:  # the common case: no task per call
+            return [await self.call("get", keys[0], self.backend.get(storage_keys[0]))]
+        return await self._get_all(keys, storage_keys)
+
+    async def _expire(self, expired: Sequence[tuple[str, str, RawValue]]) -> None:
+        """Remove expired keys, unless a write replaced them since they were read."""
+        state = self.state()
+        async with state.exclusive(storage_key for _, storage_key, _ in expired):
+            current = await self._raws([k for k, _, _ in expired], [sk for _, sk, _ in expired])
+            stale = [
+                (key, storage_key)
+                for (key, storage_key, raw), now in zip(expired, current, strict=True)
+                if now == raw
+            ]
+            await self._remove_round(state, stale, "expire")
 
     async def _get_all(
         self, keys: Sequence[str], storage_keys: Sequence[str]
@@ -226,19 +257,19 @@ class Namespace:
         _raise_first(results)
         return results  # type: ignore[return-value]
 
-    def split_ttl(self, key: str, raw: RawValue) -> Entry:
-        if not (isinstance(raw, str) and raw.startswith(TTL_PREFIX)):
-            return raw, None
-        stamp, sep, text = raw[len(TTL_PREFIX) :].partition(":")
-        try:
-            expires_at = float(stamp)
-        except ValueError:
-            expires_at = None
-        if not sep or expires_at is None or expires_at != expires_at:  # nan
-            raise CorruptDataError(
-                f"key {key!r} in namespace {self.app_name!r} holds a malformed expiry time"
-            )
-        return text, expires_at
+    @staticmethod
+    def split_ttl(raw: RawValue) -> Entry:
+        """A value stored with a TTL: its text and expiry. Anything else (including a
+        malformed TTL prefix, which then fails to decode) is returned as it is."""
+        if isinstance(raw, str) and raw.startswith(TTL_PREFIX):
+            stamp, sep, text = raw[len(TTL_PREFIX) :].partition(":")
+            try:
+                expires_at = float(stamp)
+            except ValueError:
+                return raw, None
+            if sep and expires_at == expires_at:  # not nan
+                return text, expires_at
+        return raw, None
 
     async def contains(self, key: str, storage_key: str) -> bool:
         # A get, not contains_key: only the value tells whether the key has expired.
@@ -262,7 +293,7 @@ class Namespace:
         # can never leak another namespace's keys.
         return [key for key in keys if key.startswith(self.prefix)]
 
-    # -- writes: the cache and the listeners learn of each one that succeeded ---------------
+    # -- writes: under the keys' locks; the cache and the listeners learn of each success ---
 
     async def write(self, key: str, storage_key: str, text: str) -> None:
         await self.write_all([(key, storage_key, text)])
@@ -277,48 +308,63 @@ class Namespace:
         """
         state = self.state()
         keys = [key for key, _, _ in items]
-        sets = [self.backend.set(storage_key, text) for _, storage_key, text in items]
-        if state.cache is not None:
-            cache = state.cache
-            previous: list[Any] = [cache.get(k) for _, k, _ in items]
-            results: list[Any] = await self.call_all("set", keys, sets)
-        else:
-            gets = [self.backend.get(storage_key) for _, storage_key, _ in items]
-            both: list[Any] = await self.call_all("set", keys + keys, [*gets, *sets])
-            previous, results = both[: len(items)], both[len(items) :]
-        errors: list[StorageError] = []
-        for (key, storage_key, text), result, before in zip(items, results, previous, strict=True):
+        async with state.exclusive(storage_key for _, storage_key, _ in items):
+            sets = [self.backend.set(storage_key, text) for _, storage_key, text in items]
             try:
+                cache = await self.cache()
+                if cache is not None:
+                    previous: list[Any] = [cache.get(k) for _, k, _ in items]
+                    results: list[Any] = await self.call_all("set", keys, sets)
+                else:
+                    gets = [self.backend.get(storage_key) for _, storage_key, _ in items]
+                    both: list[Any] = await self.call_all("set", keys + keys, [*gets, *sets])
+                    previous, results = both[: len(items)], both[len(items) :]
+            except BaseException:
+                for call in sets:
+                    call.close()  # never awaited if the cache load failed
+                state.cache = None  # what the client holds now is unknown
+                raise
+            errors: list[StorageError] = []
+            for (key, storage_key, text), result, before in zip(
+                items, results, previous, strict=True
+            ):
                 if isinstance(result, StorageFullError) and not isinstance(before, StorageError):
-                    await self._restore(key, storage_key, before)
-                    raise result
-                if isinstance(result, StorageError):
-                    state.cache = None  # what the client holds now is unknown
-                    raise result
-                self._written(state, key, storage_key, text, result)
-            except StorageError as exc:
-                errors.append(exc)
+                    await self._restore(state, key, storage_key, before)
+                    errors.append(result)
+                elif isinstance(result, StorageError):
+                    state.cache = None
+                    errors.append(result)
+                elif not result:
+                    state.cache = None
+                    errors.append(
+                        BackendError(f"the backend did not store key {key!r} of {self.app_name!r}")
+                    )
+                else:
+                    self._record(state, key, storage_key, text)
         _raise_first(errors)
 
-    async def _restore(self, key: str, storage_key: str, previous: RawValue | None) -> None:
+    async def _restore(
+        self, state: NamespaceState, key: str, storage_key: str, previous: RawValue | None
+    ) -> None:
         try:
             if previous is None:
                 await self.call("remove", key, self.backend.remove(storage_key))
             else:
                 await self.call("set", key, self.backend.set(storage_key, previous))
-        except StorageError:
-            self.state().cache = None
-
-    def _written(
-        self, state: NamespaceState, key: str, storage_key: str, text: str, stored: bool
-    ) -> None:
-        if not stored:
+        except BaseException:
             state.cache = None
-            raise BackendError(f"the backend did not store key {key!r} of {self.app_name!r}")
+            raise
+
+    def _record(self, state: NamespaceState, key: str, storage_key: str, text: str) -> None:
+        """Tell the cache and the listeners about a write that succeeded."""
         if state.cache is not None:
             state.cache[storage_key] = text
         if state.listeners.wants(key):
-            value = self.decode(key, self.split_ttl(key, text)[0])
+            try:
+                value = self.decode(key, self.split_ttl(text)[0])
+            except StorageError:  # a custom decoder failing must not fail the write
+                logger.exception("no change event for %r of namespace %r", key, self.app_name)
+                return
             state.listeners.fire(StorageEvent(self.app_name, key, "set", value))
 
     async def remove(self, key: str, storage_key: str) -> bool:
@@ -327,37 +373,39 @@ class Namespace:
         SharedPreferences' own remove() answers True either way, so existence is read first
         (free with the cache); a missing key costs no remove call.
         """
-        if await self.read_entry(key, storage_key) is None:
-            return False
-        await self.delete(key, storage_key, "remove")
-        return True
-
-    async def delete(self, key: str, storage_key: str, kind: ChangeKind) -> None:
         state = self.state()
-        try:
-            await self.call("remove", key, self.backend.remove(storage_key))
-        except StorageError:
-            state.cache = None
-            raise
-        self._removed(state, key, storage_key, kind)
+        async with state.exclusive([storage_key]):
+            if await self.read_entry(key, storage_key) is None:
+                return False
+            await self._remove_round(state, [(key, storage_key)], "remove")
+            return True
 
     async def remove_all(self, pairs: Sequence[tuple[str, str]], kind: ChangeKind) -> None:
         """Remove ``(key, storage key)`` pairs in one round; then raise the first error."""
         state = self.state()
+        async with state.exclusive(storage_key for _, storage_key in pairs):
+            await self._remove_round(state, pairs, kind)
+
+    async def _remove_round(
+        self, state: NamespaceState, pairs: Sequence[tuple[str, str]], kind: ChangeKind
+    ) -> None:
+        if not pairs:
+            return
         calls = [self.backend.remove(storage_key) for _, storage_key in pairs]
-        results = await self.call_all("remove", [key for key, _ in pairs], calls)
+        try:
+            results = await self.call_all("remove", [key for key, _ in pairs], calls)
+        except BaseException:
+            state.cache = None
+            raise
         for (key, storage_key), result in zip(pairs, results, strict=True):
             if isinstance(result, StorageError):
                 state.cache = None
-            else:
-                self._removed(state, key, storage_key, kind)
+                continue
+            if state.cache is not None:
+                state.cache.pop(storage_key, None)
+            if state.listeners.wants(key):
+                state.listeners.fire(StorageEvent(self.app_name, key, kind))
         _raise_first(results)
-
-    def _removed(self, state: NamespaceState, key: str, storage_key: str, kind: ChangeKind) -> None:
-        if state.cache is not None:
-            state.cache.pop(storage_key, None)
-        if state.listeners.wants(key):
-            state.listeners.fire(StorageEvent(self.app_name, key, kind))
 
 
 def _raise_first(results: Iterable[object]) -> None:

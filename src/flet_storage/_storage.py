@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import timedelta
@@ -155,7 +156,7 @@ class FletStorage:
 
         Raises :class:`CorruptDataError` if any of them holds undecodable text.
         """
-        keys = list(keys)
+        keys = list(dict.fromkeys(keys))
         entries = await self._ns.read_entries(keys, [self._ns.storage_key(key) for key in keys])
         return {
             key: self._ns.decode(key, entry[0])
@@ -182,7 +183,7 @@ class FletStorage:
 
     async def remove_many(self, keys: Iterable[str]) -> int:
         """Remove ``keys``; return how many of them were stored."""
-        pairs = [(key, self._ns.storage_key(key)) for key in keys]
+        pairs = [(key, self._ns.storage_key(key)) for key in dict.fromkeys(keys)]
         entries = await self._ns.read_entries([k for k, _ in pairs], [sk for _, sk in pairs])
         stored = [pair for pair, entry in zip(pairs, entries, strict=True) if entry is not None]
         await self._ns.remove_all(stored, "remove")
@@ -195,8 +196,10 @@ class FletStorage:
         same page, but not writes made elsewhere: another browser tab, another session, or
         plain ``ft.SharedPreferences`` code. Call ``refresh()`` to see those.
         """
-        self._ns.state().cache = None
-        await self._ns.cache()
+        if self._ns.cached:
+            await self._ns.reload()
+        else:
+            self._ns.state().cache = None  # other FletStorage objects reload on next use
 
     # -- beyond 1.1.x ------------------------------------------------------------------------
 
@@ -215,9 +218,13 @@ class FletStorage:
         seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else ttl
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
             raise TypeError(f"ttl must be seconds or a timedelta, not {type(ttl).__name__}")
-        if not seconds > 0:
-            raise ValueError(f"ttl must be positive, not {ttl!r}")
-        return self._ns.clock() + seconds
+        try:
+            expires_at = self._ns.clock() + float(seconds)
+        except OverflowError:
+            expires_at = math.inf
+        if not (seconds > 0 and math.isfinite(expires_at)):
+            raise ValueError(f"ttl must be a positive, finite number of seconds, not {ttl!r}")
+        return expires_at
 
     def use_storage(
         self, key: str, default: Any = None
@@ -251,7 +258,7 @@ class FletStorage:
         is kept.
         """
         storage_key = self._ns.storage_key(key)
-        async with self._ns.state().key_lock(storage_key):
+        async with self._ns.state().exclusive([storage_key]):
             entry = await self._ns.read_entry(key, storage_key)
             expires_at = None
             if entry is not None:
@@ -294,7 +301,7 @@ class FletStorage:
         :class:`MigrationError` and leaves the version at the last completed step.
         """
         # Two tasks migrating at once must not run a step twice.
-        async with self._ns.state().key_lock(self._ns.storage_key(version_key)):
+        async with self._ns.state().exclusive([self._ns.storage_key(version_key)]):
             version = await self.get_or_default(version_key, 1)
             if isinstance(version, bool) or not isinstance(version, int):
                 raise MigrationError(

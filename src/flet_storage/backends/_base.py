@@ -3,6 +3,16 @@
 A backend is a dumb key-value store of already-encoded values. Namespacing, encoding,
 validation and timeouts belong to :class:`~flet_storage.FletStorage`, so a real
 ``ft.SharedPreferences`` instance is itself a valid backend.
+
+A backend may also have these optional methods, which FletStorage calls when present:
+
+* ``scope() -> object``: what one storage is (the default backend: the current page); the
+  FletStorage objects of one namespace and scope share a read cache, listeners and locks.
+  Without it, the scope is the backend object itself.
+* ``generation() -> object | None``: changes when the store must be re-read (the default
+  backend: the page's connection, new after a reload); a read cache of an older
+  generation is dropped.
+* ``on_timeout() -> None``: a call got no answer; e.g. register a fresh client service.
 """
 
 from __future__ import annotations

@@ -36,23 +36,22 @@ class SharedPreferencesBackend:
     """``ft.SharedPreferences`` of the page the caller runs in.
 
     The page is looked up on every call (``ft.context.page``), so one instance shared by many
-    sessions always talks to the session it is called from. The first page seen is remembered
-    for calls made where Flet sets no page context (e.g. a bare thread).
+    sessions always talks to the session it is called from. Outside a page context (a bare
+    thread, code run before the app starts) calls raise :class:`NoPageError`: guessing a
+    page there could hand one user's data to another.
     """
-
-    def __init__(self) -> None:
-        self._first_page: weakref.ref[ft.Page] | None = None
 
     def scope(self) -> ft.Page:
         """The page the caller runs in: what one storage is for this backend."""
         page = _context_page()
         if page is None:
-            page = self._first_page() if self._first_page else None
-            if page is None:
-                raise NoPageError(_NO_PAGE)
-        elif self._first_page is None:
-            self._first_page = weakref.ref(page)
+            raise NoPageError(_NO_PAGE)
         return page
+
+    def generation(self) -> object | None:
+        """The page's current connection: a new one means a freshly loaded client, whose
+        view of storage any cache must re-read (a reloaded tab reconnects the same page)."""
+        return _connection(self.scope())
 
     def service(self) -> ft.SharedPreferences:
         """The SharedPreferences service of the current page and connection."""
@@ -61,15 +60,11 @@ class SharedPreferencesBackend:
         known = _services.get(page)
         if known is not None and (connection is None or known[0] is connection):
             return known[1]
-        if page is not _context_page():
-            # Constructing a service registers it with ft.context.page; with no page
-            # context (a bare thread) it would silently belong to no page.
-            raise NoPageError(_NO_PAGE)
-        service = ft.SharedPreferences()  # registers with the page
+        service = ft.SharedPreferences()  # registers with ft.context.page, i.e. page
         _services[page] = (connection, service)
         return service
 
-    def reset(self) -> None:
+    def on_timeout(self) -> None:
         """Forget the current page's service, so the next call registers a fresh one."""
         with contextlib.suppress(NoPageError):
             _services.pop(self.scope(), None)

@@ -55,9 +55,9 @@ class MemoryBackend:
     async def set(self, key: str, value: RawValue) -> bool:
         value = _checked(value)
         await self._round_trip("set")
-        previous = self.data.get(key, _GONE)
+        previous = self._unpersisted.get(key, self.data.get(key, _GONE))
         self.data[key] = value
-        if self.quota is not None and _size(self.data) > self.quota:
+        if self.quota is not None and self._persisted_size() > self.quota:
             self._unpersisted.setdefault(key, previous)
             raise RuntimeError(
                 "QuotaExceededError: Failed to execute 'setItem' on 'Storage': "
@@ -91,6 +91,14 @@ class MemoryBackend:
         self._unpersisted.clear()
         return True
 
+    def _persisted_size(self) -> int:
+        """What storage would hold with the last write, refused writes left out."""
+        size = 0
+        for key, value in self.data.items():
+            before = self._unpersisted.get(key, value)
+            size += 0 if before is _GONE else _size(key, before)
+        return size
+
     def reload(self) -> None:
         """Forget writes storage refused, as reloading the page forgets them."""
         for key, value in self._unpersisted.items():
@@ -101,8 +109,8 @@ class MemoryBackend:
         self._unpersisted.clear()
 
 
-def _size(data: dict[str, RawValue]) -> int:
-    return sum(len(key) + len(str(value)) for key, value in data.items())
+def _size(key: str, value: object) -> int:
+    return len(key) + len(str(value))
 
 
 def _checked(value: object) -> RawValue:
