@@ -1,7 +1,7 @@
 """The exceptions flet-storage raises.
 
-Every error is a :class:`StorageError` *and* the built-in exception that code written for
-flet-storage 1.1.x (or for plain dictionaries) already catches::
+Every error FletStorage raises is a :class:`StorageError` *and* the built-in exception that
+code written for flet-storage 1.1.x (or for plain dictionaries) already catches::
 
     StorageError
     ├── KeyNotFoundError          (also KeyError)      get() of a key that is not stored

@@ -20,8 +20,9 @@ ChangeKind = Literal["set", "remove", "clear", "expire"]
 class StorageEvent:
     """What changed: ``key`` of namespace ``app_name``, and how.
 
-    ``value`` is the new value for ``"set"`` (a fresh copy: mutating it changes nothing
-    stored) and ``None`` for ``"remove"``, ``"clear"`` and ``"expire"``.
+    ``value`` is the new value for ``"set"`` (decoded afresh from what was stored, so
+    mutating it changes nothing stored; the listeners of one write share it) and ``None``
+    for ``"remove"``, ``"clear"`` and ``"expire"``.
     """
 
     app_name: str

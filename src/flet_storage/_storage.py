@@ -193,8 +193,10 @@ class FletStorage:
         """Reload the read cache (``cache=True``) from the backend.
 
         The cache sees every write made through any FletStorage of this namespace on the
-        same page, but not writes made elsewhere: another browser tab, another session, or
-        plain ``ft.SharedPreferences`` code. Call ``refresh()`` to see those.
+        same page, and is dropped by itself when the page's client reloads. Call
+        ``refresh()`` after writes it cannot see: plain ``ft.SharedPreferences`` code, or
+        another backend object. (On web, another tab's writes reach this tab only when it
+        reloads: Flutter's SharedPreferences keeps a copy per tab.)
         """
         if self._ns.cached:
             await self._ns.reload()
@@ -297,8 +299,9 @@ class FletStorage:
         ``steps`` maps a version to the function (sync or async, taking this storage) that
         migrates data from the previous version to it. The current version is stored under
         ``version_key`` (1 when missing); the pending steps run in order and each bumps it
-        once done, so every step runs exactly once. A failing step raises
-        :class:`MigrationError` and leaves the version at the last completed step.
+        once done, so a completed step never runs again (unless storing its version number
+        fails: make steps safe to repeat). A failing step raises :class:`MigrationError` and
+        leaves the version at the last completed step.
         """
         # Two tasks migrating at once must not run a step twice.
         async with self._ns.state().exclusive([self._ns.storage_key(version_key)]):
