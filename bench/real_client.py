@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import flet as ft
+from e2e.harness import find_chromium, running  # tests/e2e, put on sys.path by run.py
 from suite import APP, Env, Row
 
 from flet_storage import FletStorage
-from tests.e2e.harness import find_chromium, running
 
 __all__ = ["run_on_real_client"]
 

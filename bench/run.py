@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).parent
-sys.path[:0] = [str(HERE), str(HERE.parent)]
+sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]  # bench helpers, the e2e harness
 
 from suite import Env, Row, run_suite  # noqa: E402
 from upstream import UpstreamUnavailable, load_upstream  # noqa: E402

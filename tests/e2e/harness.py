@@ -53,6 +53,7 @@ from flet.controls.context import _context_page
 __all__ = [
     "CHROMIUM_ARGS",
     "Browser",
+    "CallCounter",
     "Client",
     "FletServer",
     "HarnessError",
@@ -637,6 +638,51 @@ class Client:
         await self.in_browser(lambda p: p.close())
         with contextlib.suppress(ValueError):
             self.profile.clients.remove(self)
+
+
+class CallCounter:
+    """Counts what a page's session sends its client: ``invoke_method`` calls (service
+    calls, each a round trip) and websocket messages of any kind (calls, patches).
+
+    Install it inside ``fn(page)`` (``counter.install(page)``); it stays installed across
+    runs on that session until ``counter.uninstall(page)``. The counting wrappers are
+    instance attributes shadowing the session's method and the connection's, so a reconnect
+    (a new connection object) drops the message count but not the call count.
+    """
+
+    def __init__(self) -> None:
+        self.invocations: list[str] = []
+        """The method names invoked, in order (``get``, ``set``, ...)."""
+        self.messages = 0
+
+    def reset(self) -> None:
+        self.invocations.clear()
+        self.messages = 0
+
+    def install(self, page: ft.Page) -> None:
+        session = page.session
+        invoke = session.invoke_method
+        connection = session.connection
+        send = connection.send_message
+
+        async def counted_invoke(
+            control_id: int, method_name: str, args: Any, timeout: float | None = None
+        ) -> Any:
+            self.invocations.append(method_name)
+            return await invoke(control_id, method_name, args, timeout)
+
+        def counted_send(message: Any) -> Any:
+            self.messages += 1
+            return send(message)
+
+        session.invoke_method = counted_invoke  # type: ignore[method-assign]
+        connection.send_message = counted_send  # type: ignore[method-assign]
+        self._installed = (session, connection)
+
+    def uninstall(self, page: ft.Page) -> None:
+        session, connection = self._installed
+        vars(session).pop("invoke_method", None)
+        vars(connection).pop("send_message", None)
 
 
 async def _session_id(page: ft.Page) -> str:
