@@ -7,6 +7,7 @@ Round trips are counted by the environment's ``calls`` function (backend calls m
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -45,14 +46,29 @@ class Row:
         return 1000 / self.ms_per_op if self.ms_per_op else float("inf")
 
 
-async def _timed(env: Env, op: str, who: str, n: int, fn: Callable[[], Awaitable[Any]]) -> Row:
-    await fn()  # warm up: first-use costs (service registration, cache load) are not per op
-    calls = env.calls()
-    start = time.perf_counter()
-    for _ in range(n):
-        await fn()
-    elapsed = time.perf_counter() - start
-    return Row(op, who, elapsed * 1000 / n, (env.calls() - calls) / n)
+async def _compare(
+    env: Env,
+    op: str,
+    contenders: list[tuple[str, Callable[[], Awaitable[Any]]]],
+    n: int,
+    rounds: int = 5,
+) -> list[Row]:
+    """Time ``n`` runs of each contender's ``fn``, taking turns in ``rounds`` so that drift
+    (a client warming up, a noisy neighbour) hits every contender alike."""
+    spent = dict.fromkeys((who for who, _ in contenders), 0.0)
+    trips = dict.fromkeys(spent, 0)
+    for _, fn in contenders:
+        await fn()  # first-use costs (service registration, cache load) are not per op
+    for _ in range(rounds):
+        for who, fn in contenders:
+            calls = env.calls()
+            start = time.perf_counter()
+            for _ in range(n // rounds):
+                await fn()
+            spent[who] += time.perf_counter() - start
+            trips[who] += env.calls() - calls
+    runs = rounds * (n // rounds)
+    return [Row(op, who, spent[who] * 1000 / runs, trips[who] / runs) for who, _ in contenders]
 
 
 async def run_suite(env: Env, n: int = 200) -> list[Row]:
@@ -61,30 +77,59 @@ async def run_suite(env: Env, n: int = 200) -> list[Row]:
     await ours.set("k", VALUE)
     await env.raw.set("raw.k", json.dumps(VALUE))  # the same text ours stores
     up = env.upstream() if env.upstream else None
-
-    async def raw_get() -> None:
+    for _ in range(n):  # warm the client up before anything is timed
         await env.raw.get("raw.k")
 
-    rows.append(await _timed(env, "get", "raw", n, raw_get))
-    rows.append(await _timed(env, "get", "ours", n, lambda: ours.get("k")))
-    if up:
-        rows.append(await _timed(env, "get", "1.1.3", n, lambda: up.get("k")))
+    def three(
+        raw: Callable[[], Awaitable[Any]] | None,
+        mine: Callable[[], Awaitable[Any]],
+        theirs: Callable[[], Awaitable[Any]] | None,
+    ) -> list[tuple[str, Callable[[], Awaitable[Any]]]]:
+        contenders = [("raw", raw)] if raw else []
+        contenders.append(("ours", mine))
+        return contenders + ([("1.1.3", theirs)] if theirs else [])
 
-    rows.append(await _timed(env, "set", "raw", n, lambda: env.raw.set("raw.k", "x")))
-    rows.append(await _timed(env, "set", "ours", n, lambda: ours.set("k", VALUE)))
-    if up:
-        rows.append(await _timed(env, "set", "1.1.3", n, lambda: up.set("k", VALUE)))
-
-    op = "get_or_default (missing)"
-    rows.append(await _timed(env, op, "ours", n, lambda: ours.get_or_default("nope", 0)))
-    if up:
-        rows.append(await _timed(env, op, "1.1.3", n, lambda: up.get_or_default("nope", 0)))
-
-    op = "fresh instance + get"
-    rows.append(await _timed(env, op, "ours", n, lambda: env.ours().get("k")))
-    if up and env.upstream:
-        make_up = env.upstream
-        rows.append(await _timed(env, op, "1.1.3", n, lambda: make_up().get("k")))
+    rows += await _compare(
+        env,
+        "get",
+        three(
+            lambda: env.raw.get("raw.k"),
+            lambda: ours.get("k"),
+            (lambda: up.get("k")) if up else None,
+        ),
+        n,
+    )
+    rows += await _compare(
+        env,
+        "set",
+        three(
+            lambda: env.raw.set("raw.k", json.dumps(VALUE)),
+            lambda: ours.set("k", VALUE),
+            (lambda: up.set("k", VALUE)) if up else None,
+        ),
+        n,
+    )
+    rows += await _compare(
+        env,
+        "get_or_default (missing)",
+        three(
+            None,
+            lambda: ours.get_or_default("nope", 0),
+            (lambda: up.get_or_default("nope", 0)) if up else None,
+        ),
+        n,
+    )
+    make_up = env.upstream
+    rows += await _compare(
+        env,
+        "fresh instance + get",
+        three(
+            None,
+            lambda: env.ours().get("k"),
+            (lambda: make_up().get("k")) if make_up else None,
+        ),
+        n,
+    )
 
     keys = [f"m{i}" for i in range(N_KEYS)]
     await ours.set_many(dict.fromkeys(keys, VALUE))
@@ -93,8 +138,19 @@ async def run_suite(env: Env, n: int = 200) -> list[Row]:
         for key in keys:
             await ours.get(key)
 
-    rows.append(await _timed(env, f"{N_KEYS} sequential gets", "ours", 10, sequential))
-    rows.append(await _timed(env, f"get_many({N_KEYS})", "ours", 10, lambda: ours.get_many(keys)))
+    async def raw_gather() -> None:
+        await asyncio.gather(*(env.raw.get(f"{APP}.{key}") for key in keys))
+
+    rows += await _compare(
+        env,
+        f"{N_KEYS} gets",
+        [
+            ("ours, sequential", sequential),
+            ("raw, asyncio.gather", raw_gather),
+            ("ours, get_many", lambda: ours.get_many(keys)),
+        ],
+        10,
+    )
 
     # clear(100): both contenders clear the same 100 keys, refilled by the raw client, taking
     # turns so that drift on a noisy machine hits both alike.
@@ -117,5 +173,7 @@ async def run_suite(env: Env, n: int = 200) -> list[Row]:
 
     cached = env.ours(cache=True)
     await cached.set("k", VALUE)
-    rows.append(await _timed(env, "cached get", "ours", n * 10, lambda: cached.get("k")))
+    rows += await _compare(
+        env, "get (cached)", [("ours, cache=True", lambda: cached.get("k"))], n * 10
+    )
     return rows

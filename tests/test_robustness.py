@@ -10,6 +10,7 @@ import weakref
 import pytest
 
 from flet_storage import BackendError, Codec, FletStorage, MemoryBackend, StorageEvent
+from flet_storage._state import NamespaceState
 from flet_storage.backends import RawValue
 
 
@@ -127,3 +128,31 @@ async def test_a_listener_referring_to_its_page_does_not_keep_the_page_alive() -
     page = await session()
     gc.collect()
     assert page() is None
+
+
+async def test_a_waiter_cancelled_after_being_handed_the_lock_passes_it_on() -> None:
+    state = NamespaceState()
+    release = asyncio.Event()
+    got: list[str] = []
+
+    async def take(name: str) -> None:
+        async with state.exclusive(["k"]):
+            got.append(name)
+
+    async def hold() -> None:
+        async with state.exclusive(["k"]):
+            await release.wait()
+        first.cancel()  # handed the turn a moment ago, cancelled before it could use it
+
+    holder = asyncio.ensure_future(hold())
+    await asyncio.sleep(0)
+    first = asyncio.ensure_future(take("first"))
+    second = asyncio.ensure_future(take("second"))
+    await asyncio.sleep(0)  # both queued behind the holder
+    release.set()
+    await holder
+    await asyncio.wait_for(second, timeout=1)  # hangs if the turn died with `first`
+    assert first.cancelled()
+    assert got == ["second"]
+    assert not state.owners
+    assert not state.waiters

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
+from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -34,12 +35,9 @@ class NamespaceState:
     """The backend's generation the cache was loaded in (see Backend ``generation()``)."""
     load_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     listeners: Listeners = field(default_factory=Listeners)
-    key_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = field(
-        default_factory=weakref.WeakValueDictionary
-    )
     owners: dict[str, asyncio.Task[object] | None] = field(default_factory=dict)
-    """Which task holds each held key lock: a write inside update() or migrate(), which
-    hold the key already, must not wait for itself."""
+    """The task holding each locked storage key (see :meth:`exclusive`)."""
+    waiters: dict[str, deque[asyncio.Future[None]]] = field(default_factory=dict)
 
     @contextlib.asynccontextmanager
     async def exclusive(self, storage_keys: Iterable[str]) -> AsyncIterator[None]:
@@ -47,24 +45,43 @@ class NamespaceState:
 
         Every write and remove takes them, so a read-modify-write (update, the removal of an
         expired key, the restore after a refused write) never undoes another task's write.
-        Re-entrant within a task.
+        Re-entrant within a task: a write inside update() does not wait for itself. A plain
+        table rather than an asyncio.Lock per key: an uncontended key costs two dict
+        operations, which matters to clear() of a whole namespace.
         """
         task = asyncio.current_task()
-        mine = sorted({key for key in storage_keys if self.owners.get(key, False) is not task})
-        acquired: list[tuple[str, asyncio.Lock]] = []
+        mine: list[str] = []
         try:
-            for key in mine:
-                lock = self.key_locks.get(key)
-                if lock is None:
-                    lock = self.key_locks[key] = asyncio.Lock()
-                await lock.acquire()
+            for key in sorted(set(storage_keys)):
+                if self.owners.get(key, False) is task:
+                    continue
+                while key in self.owners:
+                    waiter = asyncio.get_running_loop().create_future()
+                    self.waiters.setdefault(key, deque()).append(waiter)
+                    try:
+                        await waiter
+                    except BaseException:
+                        if waiter.done() and not waiter.cancelled():
+                            self._wake(key)  # handed the turn, but leaving: pass it on
+                        raise
                 self.owners[key] = task
-                acquired.append((key, lock))
+                mine.append(key)
             yield
         finally:
-            for key, lock in reversed(acquired):
+            for key in reversed(mine):
                 del self.owners[key]
-                lock.release()
+                self._wake(key)
+
+    def _wake(self, key: str) -> None:
+        """Hand ``key``'s turn to the next task still waiting for it."""
+        queue = self.waiters.get(key)
+        while queue:
+            waiter = queue.popleft()
+            if not waiter.done():  # a cancelled waiter has left the queue in spirit
+                waiter.set_result(None)
+                break
+        if queue is not None and not queue:
+            del self.waiters[key]
 
 
 # Scopes that take no attributes (__slots__) keep their state here instead.
