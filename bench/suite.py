@@ -51,16 +51,19 @@ async def _compare(
     op: str,
     contenders: list[tuple[str, Callable[[], Awaitable[Any]]]],
     n: int,
-    rounds: int = 5,
+    rounds: int = 20,
 ) -> list[Row]:
-    """Time ``n`` runs of each contender's ``fn``, taking turns in ``rounds`` so that drift
-    (a client warming up, a noisy neighbour) hits every contender alike."""
+    """Time ``n`` runs of each contender's ``fn``, taking turns in ``rounds`` (each round
+    starting with the next contender) so that drift and position effects (a client warming
+    up, a noisy neighbour, garbage collection) hit every contender alike."""
     spent = dict.fromkeys((who for who, _ in contenders), 0.0)
     trips = dict.fromkeys(spent, 0)
     for _, fn in contenders:
         await fn()  # first-use costs (service registration, cache load) are not per op
-    for _ in range(rounds):
-        for who, fn in contenders:
+    rounds = min(rounds, n)
+    for turn in range(rounds):
+        shift = turn % len(contenders)
+        for who, fn in contenders[shift:] + contenders[:shift]:
             calls = env.calls()
             start = time.perf_counter()
             for _ in range(n // rounds):
