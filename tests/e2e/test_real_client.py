@@ -17,6 +17,7 @@ import pytest
 from flet_storage import FletStorage, StorageError, StorageFullError, StorageTimeoutError
 
 from .harness import Browser, CallCounter, Client, FletServer, Profile
+from .values import assert_clear_empties
 
 # -- the FletStorage API end to end ---------------------------------------------------------
 
@@ -55,13 +56,7 @@ async def test_round_trip(client: Client, app_name: str) -> None:
         f"flutter.{app_name}.user"
     ]
 
-    async def clear(page: ft.Page) -> list[str]:
-        storage = FletStorage(app_name)
-        await storage.clear()
-        return await storage.get_keys()
-
-    assert await client.run(clear) == []
-    assert not [k for k in await client.local_storage_keys() if app_name in k]
+    await assert_clear_empties(client, app_name)
 
 
 async def test_namespace_isolation(client: Client, app_name: str) -> None:

@@ -19,7 +19,7 @@ from flet_storage import (
 from flet_storage._codec import PREFIX
 
 from .harness import FletServer, Profile
-from .values import EVERY_TYPE, assert_same
+from .values import EVERY_TYPE, assert_clear_empties, assert_same
 
 
 def _raw_key(app_name: str, key: str) -> str:
@@ -129,10 +129,4 @@ async def test_every_type_and_method_round_trips_and_persists_across_a_restart(
     assert_same(got, EVERY_TYPE)
     assert_same(got_many, EVERY_TYPE)
 
-    async def clear(page: ft.Page) -> list[str]:
-        storage = FletStorage(app_name)
-        await storage.clear()
-        return await storage.get_keys()
-
-    assert await client.run(clear) == []
-    assert not [k for k in await client.local_storage_keys() if app_name in k]
+    await assert_clear_empties(client, app_name)

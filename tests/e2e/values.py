@@ -1,4 +1,5 @@
-"""Values of every type flet-storage supports, and an exact, type-strict comparison."""
+"""Values of every type flet-storage supports, an exact, type-strict comparison, and the
+shared end-of-test check that clear() empties a namespace."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-__all__ = ["EVERY_TYPE", "assert_same"]
+import flet as ft
+
+from flet_storage import FletStorage
+
+from .harness import Client
+
+__all__ = ["EVERY_TYPE", "assert_clear_empties", "assert_same"]
 
 
 def _every_type() -> dict[str, Any]:
@@ -112,3 +119,16 @@ def _deep_key(item: Any) -> Any:
         inner = tuple(sorted((repr(type(i)), repr(_deep_key(i))) for i in item))
         return (type(item).__name__, inner)
     return item
+
+
+async def assert_clear_empties(client: Client, app_name: str) -> None:
+    """FletStorage.clear() on the real client leaves no key of the namespace, in its view
+    and in the browser's localStorage."""
+
+    async def clear(page: ft.Page) -> list[str]:
+        storage = FletStorage(app_name)
+        await storage.clear()
+        return await storage.get_keys()
+
+    assert await client.run(clear) == []
+    assert not [k for k in await client.local_storage_keys() if app_name in k]
