@@ -35,3 +35,19 @@ def test_readme_quickstart_is_the_tested_example() -> None:
     body = example[example.index("async def main") : example.index("\n\nif __name__")]
     body = body.replace("  # type: ignore[no-untyped-def]", "").replace("  # noqa: F841", "")
     assert body in readme
+
+
+async def test_features_example_runs() -> None:
+    import sys
+
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        from features import main
+    finally:
+        sys.path.remove(str(ROOT / "examples"))
+    log = await main()
+    assert "token after an hour: expired" in log
+    assert "visits: 10, cart: ['apple']" in log
+    assert "schema version: 2, settings: {'ui': {'theme': 'dark'}}" in log
+    assert log[0] == "set session_token"
+    assert "expire session_token" in log
