@@ -1,24 +1,23 @@
 """The I/O engine under FletStorage: one namespace on one backend.
 
-Every read and write of :class:`~flet_storage.FletStorage` goes through here, which is the one
-place that bounds backend calls by the timeout, translates the backend's errors, keeps the
-shared read cache current and fires change events.
+Every read and write of :class:`~flet_storage.FletStorage` goes through here: the read cache,
+TTLs, the per-key locks of writes, the restore after a refused write, and change events.
+The backend calls themselves (timeouts, pipelining, error translation) are in ``_calls``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
+from ._calls import BackendCalls
 from ._codec import Codec, DecodeError, EncodeError
 from ._errors import (
     BackendError,
     CorruptDataError,
     StorageError,
     StorageFullError,
-    StorageTimeoutError,
     UnsupportedValueError,
 )
 from ._events import ChangeKind, StorageEvent
@@ -29,16 +28,9 @@ __all__ = ["TTL_PREFIX", "Namespace"]
 
 logger = logging.getLogger("flet_storage")
 
-T = TypeVar("T")
-
-_timeout = getattr(asyncio, "timeout", None)
-
 Entry = tuple[RawValue, "float | None"]
 """A stored raw value without its TTL prefix, and when it expires (None: never)."""
 
-# What the Flet client answers after 10 s when a call reaches a service it no longer binds
-# (after a reconnect, flet-dev/flet#6412): a timeout whose cure is a fresh service.
-_STALE_SERVICE = "Timeout waiting for invoke method listener"
 
 TTL_PREFIX = "fst:"
 """Starts a value stored with a TTL: ``fst:{expires_at}:{codec text}``, expires_at in Unix
@@ -60,7 +52,7 @@ class Namespace:
         self.prefix = f"{app_name}."
         self.backend = backend
         self.codec = codec
-        self.timeout = timeout
+        self.calls = BackendCalls(backend, app_name, timeout)
         self.cached = cached
         self.clock = clock
 
@@ -95,78 +87,6 @@ class Namespace:
                 f"key {key!r} in namespace {self.app_name!r} holds data that cannot be "
                 f"decoded: {exc}"
             ) from None
-
-    # -- backend calls: bounded by the timeout, errors translated ---------------------------
-
-    async def call(self, operation: str, key: str | None, call: Awaitable[T]) -> T:
-        """Await one backend call."""
-        try:
-            return await self._bounded(call)
-        except Exception as exc:
-            error = self._translate(exc, operation if key is None else f"{operation}({key!r})")
-            raise error from error.__cause__
-
-    async def call_all(
-        self, operation: str, keys: Sequence[str], calls: Iterable[Coroutine[Any, Any, T]]
-    ) -> list[T | StorageError]:
-        """Run many backend calls at once (one pipelined round) under one timeout.
-
-        Returns each call's result, or its translated error, in order. Calls still running
-        at the timeout (or when the caller is cancelled) are cancelled and awaited, so none
-        is left behind.
-        """
-        tasks = [asyncio.ensure_future(call) for call in calls]
-        if not tasks:
-            return []
-        try:
-            await asyncio.wait(tasks, timeout=self.timeout)
-        finally:
-            pending = {task for task in tasks if not task.done()}
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.wait(pending)
-        out: list[T | StorageError] = []
-        for key, task in zip(keys, tasks, strict=True):
-            what = f"{operation}({key!r})"
-            if task in pending or task.cancelled():
-                out.append(self._translate(asyncio.TimeoutError(), what))
-            elif (exc := task.exception()) is not None:
-                if not isinstance(exc, Exception):
-                    raise exc
-                out.append(self._translate(exc, what))
-            else:
-                out.append(task.result())
-        return out
-
-    async def _bounded(self, call: Awaitable[T]) -> T:
-        if self.timeout is None:
-            return await call
-        if _timeout is None:  # Python 3.10
-            return await asyncio.wait_for(call, self.timeout)
-        async with _timeout(self.timeout):  # no extra task per call, unlike wait_for
-            return await call
-
-    def _translate(self, exc: Exception, what: str) -> StorageError:
-        """The one place where whatever a backend raises becomes one of our errors."""
-        if isinstance(exc, StorageError):
-            return exc
-        where = f"{what} in namespace {self.app_name!r}"
-        if isinstance(exc, (TimeoutError, asyncio.TimeoutError)) or _STALE_SERVICE in str(exc):
-            on_timeout = getattr(self.backend, "on_timeout", None)
-            if callable(on_timeout):
-                on_timeout()  # e.g. a reconnected client needs a freshly registered service
-            waited = "in time" if self.timeout is None else f"within {self.timeout} s"
-            return StorageTimeoutError(
-                f"{where} got no answer {waited}: is the Flet client still connected?"
-            )
-        if isinstance(exc, RuntimeError):  # what the Flet client reports, e.g. quota
-            error = StorageFullError if "quota" in str(exc).lower() else BackendError
-            translated = error(f"{where} failed: {exc}")
-        else:  # foreign text might hold a value: name the type only
-            translated = BackendError(f"{where} failed: {type(exc).__name__}")
-        translated.__cause__ = exc
-        return translated
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -235,7 +155,7 @@ class Namespace:
         if cache is not None:
             return [cache.get(storage_key) for storage_key in storage_keys]
         if len(keys) == 1:  # the common case: no task per call
-            return [await self.call("get", keys[0], self.backend.get(storage_keys[0]))]
+            return [await self.calls.call("get", keys[0], self.backend.get(storage_keys[0]))]
         return await self._get_all(keys, storage_keys)
 
     async def _expire(self, expired: Sequence[tuple[str, str, RawValue]]) -> None:
@@ -253,7 +173,7 @@ class Namespace:
     async def _get_all(
         self, keys: Sequence[str], storage_keys: Sequence[str]
     ) -> list[RawValue | None]:
-        results = await self.call_all("get", keys, map(self.backend.get, storage_keys))
+        results = await self.calls.call_all("get", keys, map(self.backend.get, storage_keys))
         _raise_first(results)
         return results  # type: ignore[return-value]
 
@@ -288,7 +208,7 @@ class Namespace:
         return list(cache) if cache is not None else await self.backend_keys()
 
     async def backend_keys(self) -> list[str]:
-        keys = await self.call("get_keys", None, self.backend.get_keys(self.prefix))
+        keys = await self.calls.call("get_keys", None, self.backend.get_keys(self.prefix))
         # The backend filters by prefix already; filter again so a backend that returns more
         # can never leak another namespace's keys.
         return [key for key in keys if key.startswith(self.prefix)]
@@ -314,10 +234,10 @@ class Namespace:
                 cache = await self.cache()
                 if cache is not None:
                     previous: list[Any] = [cache.get(k) for _, k, _ in items]
-                    results: list[Any] = await self.call_all("set", keys, sets)
+                    results: list[Any] = await self.calls.call_all("set", keys, sets)
                 else:
                     gets = [self.backend.get(storage_key) for _, storage_key, _ in items]
-                    both: list[Any] = await self.call_all("set", keys + keys, [*gets, *sets])
+                    both: list[Any] = await self.calls.call_all("set", keys + keys, [*gets, *sets])
                     previous, results = both[: len(items)], both[len(items) :]
             except BaseException:
                 for call in sets:
@@ -348,9 +268,9 @@ class Namespace:
     ) -> None:
         try:
             if previous is None:
-                await self.call("remove", key, self.backend.remove(storage_key))
+                await self.calls.call("remove", key, self.backend.remove(storage_key))
             else:
-                await self.call("set", key, self.backend.set(storage_key, previous))
+                await self.calls.call("set", key, self.backend.set(storage_key, previous))
         except BaseException:
             state.cache = None
             raise
@@ -393,7 +313,7 @@ class Namespace:
             return
         calls = [self.backend.remove(storage_key) for _, storage_key in pairs]
         try:
-            results = await self.call_all("remove", [key for key, _ in pairs], calls)
+            results = await self.calls.call_all("remove", [key for key, _ in pairs], calls)
         except BaseException:
             state.cache = None
             raise
