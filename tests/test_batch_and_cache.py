@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 import pytest
 
 from flet_storage import (
+    BackendError,
     FletStorage,
     MemoryBackend,
     StorageTimeoutError,
@@ -138,3 +140,44 @@ async def test_failed_write_drops_the_cache(backend: MemoryBackend) -> None:
         await storage.set("stuck", 2)
     flaky.data["app.k"] = "3"
     assert await storage.get("k") == 3  # reloaded: the failure left the cache unknown
+
+
+class _SlowLoad(MemoryBackend):
+    """Reading `*.slow` takes 50 ms, so a cache load stays open while other calls land;
+    writing `*.bad` fails at once."""
+
+    async def get(self, key: str) -> RawValue | None:
+        if key.endswith(".slow"):
+            await asyncio.sleep(0.05)
+        return await super().get(key)
+
+    async def set(self, key: str, value: RawValue) -> bool:
+        if key.endswith(".bad"):
+            raise RuntimeError("boom")
+        return await super().set(key, value)
+
+
+async def _mid_load(call: Awaitable[object]) -> object:
+    await asyncio.sleep(0.01)  # the load has read "k" and waits for "slow"
+    return await call
+
+
+async def test_a_write_during_the_cache_load_is_not_hidden_by_it() -> None:
+    backend = _SlowLoad({"app.k": '"old"', "app.slow": "1"})
+    cached = FletStorage("app", backend=backend, cache=True)
+    writer = FletStorage("app", backend=backend)
+    await asyncio.gather(cached.get("slow"), _mid_load(writer.set("k", "new")))
+    assert await cached.get("k") == "new"
+    assert backend.calls["get_keys"] == 1  # one load, kept
+
+
+async def test_a_failed_write_during_the_cache_load_spoils_it() -> None:
+    backend = _SlowLoad({"app.k": '"old"', "app.slow": "1"})
+    cached = FletStorage("app", backend=backend, cache=True)
+    writer = FletStorage("app", backend=backend)  # e.g. another handler, same page
+    _, failed = await asyncio.gather(
+        cached.get("slow"), _mid_load(writer.set("bad", 1)), return_exceptions=True
+    )
+    assert isinstance(failed, BackendError)
+    backend.data["app.k"] = '"changed elsewhere"'
+    assert await cached.get("k") == "changed elsewhere"  # the spoiled load was not kept

@@ -112,10 +112,20 @@ class Namespace:
 
     async def _load(self, state: NamespaceState, generation: object) -> None:
         state.cache = None
-        keys = await self.backend_keys()
-        raws = await self._get_all(keys, keys)
-        state.cache = {k: v for k, v in zip(keys, raws, strict=True) if v is not None}
-        state.cache_generation = generation
+        state.loading, state.load_spoiled = {}, False
+        try:
+            keys = await self.backend_keys()
+            raws = await self._get_all(keys, keys)
+            cache = {k: v for k, v in zip(keys, raws, strict=True) if v is not None}
+            for storage_key, raw in state.loading.items():  # writes that raced the load
+                if raw is None:
+                    cache.pop(storage_key, None)
+                else:
+                    cache[storage_key] = raw
+            if not state.load_spoiled:  # else: unknown; load again on next use
+                state.cache, state.cache_generation = cache, generation
+        finally:
+            state.loading = None
 
     def _generation(self) -> object:
         generation = getattr(self.backend, "generation", None)
@@ -242,7 +252,7 @@ class Namespace:
             except BaseException:
                 for call in sets:
                     call.close()  # never awaited if the cache load failed
-                state.cache = None  # what the client holds now is unknown
+                state.invalidate()  # what the client holds now is unknown
                 raise
             errors: list[StorageError] = []
             for (key, storage_key, text), result, before in zip(
@@ -252,10 +262,10 @@ class Namespace:
                     await self._restore(state, key, storage_key, before)
                     errors.append(result)
                 elif isinstance(result, StorageError):
-                    state.cache = None
+                    state.invalidate()
                     errors.append(result)
                 elif not result:
-                    state.cache = None
+                    state.invalidate()
                     errors.append(
                         BackendError(f"the backend did not store key {key!r} of {self.app_name!r}")
                     )
@@ -272,13 +282,13 @@ class Namespace:
             else:
                 await self.calls.call("set", key, self.backend.set(storage_key, previous))
         except BaseException:
-            state.cache = None
+            state.invalidate()
             raise
+        state.note(storage_key, previous)  # a load under way may have seen the refused value
 
     def _record(self, state: NamespaceState, key: str, storage_key: str, text: str) -> None:
         """Tell the cache and the listeners about a write that succeeded."""
-        if state.cache is not None:
-            state.cache[storage_key] = text
+        state.note(storage_key, text)
         if state.listeners.wants(key):
             try:
                 value = self.decode(key, self.split_ttl(text)[0])
@@ -315,14 +325,13 @@ class Namespace:
         try:
             results = await self.calls.call_all("remove", [key for key, _ in pairs], calls)
         except BaseException:
-            state.cache = None
+            state.invalidate()
             raise
         for (key, storage_key), result in zip(pairs, results, strict=True):
             if isinstance(result, StorageError):
-                state.cache = None
+                state.invalidate()
                 continue
-            if state.cache is not None:
-                state.cache.pop(storage_key, None)
+            state.note(storage_key, None)
             if state.listeners.wants(key):
                 state.listeners.fire(StorageEvent(self.app_name, key, kind))
         _raise_first(results)

@@ -33,11 +33,31 @@ class NamespaceState:
     has loaded it; every write through any FletStorage of the namespace keeps it current."""
     cache_generation: object = None
     """The backend's generation the cache was loaded in (see Backend ``generation()``)."""
+    loading: dict[str, RawValue | None] | None = None
+    """While a load is reading the backend: the writes (None: removals) made meanwhile,
+    which the load's result must not hide."""
+    load_spoiled: bool = False
     load_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     listeners: Listeners = field(default_factory=Listeners)
     owners: dict[str, asyncio.Task[object] | None] = field(default_factory=dict)
     """The task holding each locked storage key (see :meth:`exclusive`)."""
     waiters: dict[str, deque[asyncio.Future[None]]] = field(default_factory=dict)
+
+    def note(self, storage_key: str, raw: RawValue | None) -> None:
+        """A write (``raw``) or removal (None) the backend confirmed: keep the cache current."""
+        if self.cache is not None:
+            if raw is None:
+                self.cache.pop(storage_key, None)
+            else:
+                self.cache[storage_key] = raw
+        if self.loading is not None:
+            self.loading[storage_key] = raw
+
+    def invalidate(self) -> None:
+        """What the backend holds is unknown (a call failed or was cancelled): drop the
+        cache, and the result of a load under way."""
+        self.cache = None
+        self.load_spoiled = self.loading is not None
 
     @contextlib.asynccontextmanager
     async def exclusive(self, storage_keys: Iterable[str]) -> AsyncIterator[None]:
