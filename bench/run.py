@@ -63,7 +63,7 @@ def table(title: str, rows: list[Row]) -> str:
     lines = [
         f"### {title}",
         "",
-        "| operation | who | ms/op | ops/s | round trips/op |",
+        "| operation | who | ms/op | ops/s | calls/op |",
         "| --- | --- | ---: | ---: | ---: |",
     ]
     for r in rows:
@@ -103,7 +103,7 @@ def goals(rows: list[Row]) -> str:
         (
             "uncached get / cached get",
             ratio(ms("get", "ours"), ms("get (cached)", "ours, cache=True")),
-            f"≥ 100, with 0 round trips (measured {cached.round_trips_per_op:g})"
+            f"≥ 100, with 0 calls (measured {cached.round_trips_per_op:g})"
             if cached
             else "≥ 100",
         ),

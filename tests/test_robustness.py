@@ -6,10 +6,19 @@ import asyncio
 import gc
 import logging
 import weakref
+from collections.abc import Awaitable, Callable
 
 import pytest
 
-from flet_storage import BackendError, Codec, FletStorage, MemoryBackend, StorageEvent
+from flet_storage import (
+    BackendError,
+    Codec,
+    FletStorage,
+    MemoryBackend,
+    StorageEvent,
+    StorageFullError,
+    StorageTimeoutError,
+)
 from flet_storage._state import NamespaceState
 from flet_storage.backends import RawValue
 
@@ -156,3 +165,109 @@ async def test_a_waiter_cancelled_after_being_handed_the_lock_passes_it_on() -> 
     assert got == ["second"]
     assert not state.owners
     assert not state.waiters
+
+
+async def test_updates_writing_each_others_keys_time_out_instead_of_hanging() -> None:
+    storage = FletStorage("app", backend=MemoryBackend(latency=0.005), timeout=0.2)
+    await storage.set_many({"a": 1, "b": 1})
+
+    def writes(other: str) -> Callable[[int], Awaitable[int]]:
+        async def fn(value: int) -> int:
+            await asyncio.sleep(0.01)  # both now hold their own key
+            await storage.set(other, value)
+            return value
+
+        return fn
+
+    results = await asyncio.wait_for(
+        asyncio.gather(
+            storage.update("a", writes("b")),
+            storage.update("b", writes("a")),
+            return_exceptions=True,
+        ),
+        timeout=5,
+    )
+    assert any(isinstance(r, StorageTimeoutError) for r in results)
+    assert "which another task holds" in str(next(r for r in results if isinstance(r, Exception)))
+
+
+async def test_a_freed_key_goes_to_the_task_that_waited_not_a_busy_writer() -> None:
+    storage = FletStorage("app", backend=MemoryBackend(latency=0.001))
+    order: list[str] = []
+
+    async def busy() -> None:
+        for _ in range(50):
+            await storage.set("k", "busy")
+        order.append("busy done")
+
+    async def once() -> None:
+        await asyncio.sleep(0.005)  # arrives while busy is writing
+        await storage.set("k", "once")
+        order.append("once done")
+
+    await asyncio.gather(busy(), once())
+    assert order == ["once done", "busy done"]
+
+
+class _RestoreFails(MemoryBackend):
+    """Over quota for big values; and the connection dies when `a` is written back."""
+
+    def __init__(self) -> None:
+        super().__init__(quota=250)
+        self.armed = False
+
+    async def set(self, key: str, value: RawValue) -> bool:
+        if self.armed and key == "app.a" and value == '"old-a"':
+            raise RuntimeError("connection lost")
+        return await super().set(key, value)
+
+
+async def test_a_failed_restore_does_not_stop_the_rest_of_the_batch() -> None:
+    backend = _RestoreFails()
+    storage = FletStorage("app", backend=backend)
+    await storage.set_many({"a": "old-a", "c": "old-c"})
+    backend.armed = True
+    events: list[StorageEvent] = []
+    storage.subscribe(events.append)
+    with pytest.raises(StorageFullError):
+        await storage.set_many({"a": "x" * 300, "b": "fits", "c": "y" * 300})
+    assert ("b", "set") in [(e.key, e.kind) for e in events]
+    assert await storage.get("c") == "old-c"  # c was restored although a's restore failed
+
+
+class _RemoveFails(MemoryBackend):
+    async def remove(self, key: str) -> bool:
+        raise RuntimeError("connection lost")
+
+
+async def test_an_expired_key_reads_as_missing_even_if_its_removal_fails(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [1000.0]
+    storage = FletStorage("app", backend=_RemoveFails(), clock=lambda: now[0])
+    await storage.set("tok", "v", ttl=1)
+    now[0] += 2
+    with caplog.at_level(logging.WARNING, logger="flet_storage"):
+        assert await storage.get_or_default("tok", "default") == "default"
+        assert await storage.contains_key("tok") is False
+    assert "could not remove expired keys" in caplog.text
+
+
+async def test_refresh_of_an_uncached_storage_spoils_a_load_under_way() -> None:
+    class SlowLoad(MemoryBackend):
+        async def get(self, key: str) -> RawValue | None:
+            if key.endswith(".slow"):
+                await asyncio.sleep(0.05)  # keeps the load open after it has read "k"
+            return await super().get(key)
+
+    backend = SlowLoad({"app.k": '"v1"', "app.slow": "1"})
+    cached = FletStorage("app", backend=backend, cache=True)
+    plain = FletStorage("app", backend=backend)
+
+    async def write_behind_and_refresh() -> None:
+        await asyncio.sleep(0.01)
+        backend.data["app.k"] = '"v2"'  # plain SharedPreferences code
+        await plain.refresh()
+
+    await asyncio.gather(cached.get("slow"), write_behind_and_refresh())
+    assert await cached.get("k") == "v2"

@@ -53,8 +53,18 @@ class BackendCalls:
             pending = {task for task in tasks if not task.done()}
             for task in pending:
                 task.cancel()
-            if pending:
-                await asyncio.wait(pending)
+            cancelled = False
+            while pending:  # even when cancelled again: no task is left running
+                try:
+                    await asyncio.wait(pending)
+                    break
+                except asyncio.CancelledError:
+                    cancelled = True
+            for task in tasks:  # read every failure, so asyncio never logs one (with data)
+                if not task.cancelled():
+                    task.exception()
+            if cancelled:
+                raise asyncio.CancelledError
         out: list[T | StorageError] = []
         for key, task in zip(keys, tasks, strict=True):
             what = f"{operation}({key!r})"

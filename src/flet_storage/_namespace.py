@@ -21,7 +21,7 @@ from ._errors import (
     UnsupportedValueError,
 )
 from ._events import ChangeKind, StorageEvent
-from ._state import NamespaceState, namespace_state
+from ._state import LOAD, NamespaceState, namespace_state
 from .backends import Backend, RawValue
 
 __all__ = ["TTL_PREFIX", "Namespace"]
@@ -99,7 +99,7 @@ class Namespace:
         if generation is not None and state.cache_generation is not generation:
             state.cache = None  # e.g. the page reloaded: its client re-read storage
         if state.cache is None:
-            async with state.load_lock:
+            async with state.exclusive([LOAD], self.calls.timeout):
                 if state.cache is None:
                     await self._load(state, generation)
         return state.cache
@@ -107,7 +107,7 @@ class Namespace:
     async def reload(self) -> None:
         """Load the cache again, even if another load has just finished."""
         state = self.state()
-        async with state.load_lock:
+        async with state.exclusive([LOAD], self.calls.timeout):
             await self._load(state, self._generation())
 
     async def _load(self, state: NamespaceState, generation: object) -> None:
@@ -155,7 +155,10 @@ class Namespace:
                 entry = None
             entries.append(entry)
         if expired:
-            await self._expire(expired)
+            try:
+                await self._expire(expired)
+            except StorageError:  # the answer is "missing" either way; removal can wait
+                logger.warning("could not remove expired keys of %r yet", self.app_name)
         return entries
 
     async def _raws(
@@ -171,7 +174,7 @@ class Namespace:
     async def _expire(self, expired: Sequence[tuple[str, str, RawValue]]) -> None:
         """Remove expired keys, unless a write replaced them since they were read."""
         state = self.state()
-        async with state.exclusive(storage_key for _, storage_key, _ in expired):
+        async with state.exclusive((sk for _, sk, _ in expired), self.calls.timeout):
             current = await self._raws([k for k, _, _ in expired], [sk for _, sk, _ in expired])
             stale = [
                 (key, storage_key)
@@ -238,10 +241,10 @@ class Namespace:
         """
         state = self.state()
         keys = [key for key, _, _ in items]
-        async with state.exclusive(storage_key for _, storage_key, _ in items):
-            sets = [self.backend.set(storage_key, text) for _, storage_key, text in items]
+        async with state.exclusive((sk for _, sk, _ in items), self.calls.timeout):
             try:
                 cache = await self.cache()
+                sets = [self.backend.set(storage_key, text) for _, storage_key, text in items]
                 if cache is not None:
                     previous: list[Any] = [cache.get(k) for _, k, _ in items]
                     results: list[Any] = await self.calls.call_all("set", keys, sets)
@@ -250,8 +253,6 @@ class Namespace:
                     both: list[Any] = await self.calls.call_all("set", keys + keys, [*gets, *sets])
                     previous, results = both[: len(items)], both[len(items) :]
             except BaseException:
-                for call in sets:
-                    call.close()  # never awaited if the cache load failed
                 state.invalidate()  # what the client holds now is unknown
                 raise
             errors: list[StorageError] = []
@@ -259,8 +260,11 @@ class Namespace:
                 items, results, previous, strict=True
             ):
                 if isinstance(result, StorageFullError) and not isinstance(before, StorageError):
-                    await self._restore(state, key, storage_key, before)
                     errors.append(result)
+                    try:
+                        await self._restore(state, key, storage_key, before)
+                    except StorageError as exc:  # the other keys still get their turn
+                        errors.append(exc)
                 elif isinstance(result, StorageError):
                     state.invalidate()
                     errors.append(result)
@@ -304,7 +308,7 @@ class Namespace:
         (free with the cache); a missing key costs no remove call.
         """
         state = self.state()
-        async with state.exclusive([storage_key]):
+        async with state.exclusive([storage_key], self.calls.timeout):
             if await self.read_entry(key, storage_key) is None:
                 return False
             await self._remove_round(state, [(key, storage_key)], "remove")
@@ -313,7 +317,7 @@ class Namespace:
     async def remove_all(self, pairs: Sequence[tuple[str, str]], kind: ChangeKind) -> None:
         """Remove ``(key, storage key)`` pairs in one round; then raise the first error."""
         state = self.state()
-        async with state.exclusive(storage_key for _, storage_key in pairs):
+        async with state.exclusive((sk for _, sk in pairs), self.calls.timeout):
             await self._remove_round(state, pairs, kind)
 
     async def _remove_round(

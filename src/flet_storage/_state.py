@@ -16,12 +16,16 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ._errors import StorageTimeoutError
 from ._events import Listeners
 
 if TYPE_CHECKING:
     from .backends import Backend, RawValue
 
-__all__ = ["NamespaceState", "namespace_state"]
+__all__ = ["LOAD", "NamespaceState", "namespace_state"]
+
+LOAD = ""
+"""The lock of a cache load; no storage key is empty, they all start with ``{app_name}.``."""
 
 _ATTRIBUTE = "_flet_storage_namespaces"
 
@@ -37,11 +41,12 @@ class NamespaceState:
     """While a load is reading the backend: the writes (None: removals) made meanwhile,
     which the load's result must not hide."""
     load_spoiled: bool = False
-    load_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     listeners: Listeners = field(default_factory=Listeners)
     owners: dict[str, asyncio.Task[object] | None] = field(default_factory=dict)
-    """The task holding each locked storage key (see :meth:`exclusive`)."""
-    waiters: dict[str, deque[asyncio.Future[None]]] = field(default_factory=dict)
+    """The task holding each locked key (see :meth:`exclusive`)."""
+    waiters: dict[str, deque[tuple[asyncio.Task[object] | None, asyncio.Future[None]]]] = field(
+        default_factory=dict
+    )
 
     def note(self, storage_key: str, raw: RawValue | None) -> None:
         """A write (``raw``) or removal (None) the backend confirmed: keep the cache current."""
@@ -60,49 +65,71 @@ class NamespaceState:
         self.load_spoiled = self.loading is not None
 
     @contextlib.asynccontextmanager
-    async def exclusive(self, storage_keys: Iterable[str]) -> AsyncIterator[None]:
-        """Hold the locks of ``storage_keys`` (in a fixed order, so no two tasks deadlock).
+    async def exclusive(
+        self, keys: Iterable[str], timeout: float | None = None
+    ) -> AsyncIterator[None]:
+        """Hold the locks of ``keys``, taken in sorted order, each wait bounded by ``timeout``.
 
         Every write and remove takes them, so a read-modify-write (update, the removal of an
         expired key, the restore after a refused write) never undoes another task's write.
-        Re-entrant within a task: a write inside update() does not wait for itself. A plain
-        table rather than an asyncio.Lock per key: an uncontended key costs two dict
-        operations, which matters to clear() of a whole namespace.
+        Re-entrant within a task. A freed key goes straight to the task that waited longest,
+        so a busy writer cannot starve it. Tasks that wait for each other (two update()s
+        whose functions write each other's keys, or one whose function writes its key from
+        another task) end in :class:`StorageTimeoutError`, never a hang. A plain table rather
+        than an asyncio.Lock per key: an uncontended key costs two dict operations, which
+        matters to clear() of a whole namespace, and it works from any event loop.
         """
         task = asyncio.current_task()
         mine: list[str] = []
         try:
-            for key in sorted(set(storage_keys)):
-                if self.owners.get(key, False) is task:
+            for key in sorted(set(keys)):
+                owner = self.owners.get(key, _FREE)
+                if owner is task:
                     continue
-                while key in self.owners:
-                    waiter = asyncio.get_running_loop().create_future()
-                    self.waiters.setdefault(key, deque()).append(waiter)
-                    try:
-                        await waiter
-                    except BaseException:
-                        if waiter.done() and not waiter.cancelled():
-                            self._wake(key)  # handed the turn, but leaving: pass it on
-                        raise
-                self.owners[key] = task
+                if owner is _FREE:
+                    self.owners[key] = task
+                else:
+                    await self._wait_for(key, task, timeout)
                 mine.append(key)
             yield
         finally:
             for key in reversed(mine):
-                del self.owners[key]
-                self._wake(key)
+                self._release(key)
 
-    def _wake(self, key: str) -> None:
-        """Hand ``key``'s turn to the next task still waiting for it."""
+    async def _wait_for(
+        self, key: str, task: asyncio.Task[object] | None, timeout: float | None
+    ) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiters.setdefault(key, deque()).append((task, waiter))
+        try:
+            await (waiter if timeout is None else asyncio.wait_for(waiter, timeout))
+        except BaseException as exc:
+            if self.owners.get(key, _FREE) is task:  # handed the key, but leaving: pass it on
+                self._release(key)
+            if isinstance(exc, asyncio.TimeoutError):
+                raise StorageTimeoutError(
+                    f"waited {timeout} s for key {key!r}, which another task holds: do not "
+                    "write other keys from update()'s function, nor its own key from "
+                    "another task"
+                ) from None
+            raise
+
+    def _release(self, key: str) -> None:
+        """Hand ``key`` to the task that waited longest, or free it."""
         queue = self.waiters.get(key)
         while queue:
-            waiter = queue.popleft()
-            if not waiter.done():  # a cancelled waiter has left the queue in spirit
+            task, waiter = queue.popleft()
+            if not waiter.done():  # a waiter that timed out or was cancelled has left
+                self.owners[key] = task
                 waiter.set_result(None)
                 break
+        else:
+            del self.owners[key]
         if queue is not None and not queue:
             del self.waiters[key]
 
+
+_FREE = object()
 
 # Scopes that take no attributes (__slots__) keep their state here instead.
 _fallback: weakref.WeakKeyDictionary[object, dict[str, NamespaceState]] = (

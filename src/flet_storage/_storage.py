@@ -201,7 +201,7 @@ class FletStorage:
         if self._ns.cached:
             await self._ns.reload()
         else:
-            self._ns.state().cache = None  # other FletStorage objects reload on next use
+            self._ns.state().invalidate()  # the cached FletStorage objects reload on next use
 
     # -- beyond 1.1.x ------------------------------------------------------------------------
 
@@ -257,10 +257,11 @@ class FletStorage:
         Atomic among the tasks of this process that ``update()`` the same key on the same
         page: none of them can interleave a read and a write. ``fn`` may be async. A missing
         key uses ``default``; with no default, :class:`KeyNotFoundError`. A TTL the key has
-        is kept.
+        is kept. ``fn`` runs while the key is locked: it must not write other keys through
+        this storage, nor its own key from another task (that ends in a timeout).
         """
         storage_key = self._ns.storage_key(key)
-        async with self._ns.state().exclusive([storage_key]):
+        async with self._ns.state().exclusive([storage_key], self._ns.calls.timeout):
             entry = await self._ns.read_entry(key, storage_key)
             expires_at = None
             if entry is not None:
@@ -304,7 +305,8 @@ class FletStorage:
         leaves the version at the last completed step.
         """
         # Two tasks migrating at once must not run a step twice.
-        async with self._ns.state().exclusive([self._ns.storage_key(version_key)]):
+        version_lock = [self._ns.storage_key(version_key)]
+        async with self._ns.state().exclusive(version_lock, self._ns.calls.timeout):
             version = await self.get_or_default(version_key, 1)
             if isinstance(version, bool) or not isinstance(version, int):
                 raise MigrationError(
