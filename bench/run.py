@@ -103,9 +103,7 @@ def goals(rows: list[Row]) -> str:
         (
             "uncached get / cached get",
             ratio(ms("get", "ours"), ms("get (cached)", "ours, cache=True")),
-            f"≥ 100, with 0 calls (measured {cached.round_trips_per_op:g})"
-            if cached
-            else "≥ 100",
+            f"≥ 100, with 0 calls (measured {cached.round_trips_per_op:g})" if cached else "≥ 100",
         ),
         (
             "ours clear(100) / 1.1.3 clear(100)",
