@@ -271,3 +271,22 @@ async def test_refresh_of_an_uncached_storage_spoils_a_load_under_way() -> None:
 
     await asyncio.gather(cached.get("slow"), write_behind_and_refresh())
     assert await cached.get("k") == "v2"
+
+
+async def test_remove_many_never_removes_a_value_written_after_its_existence_read() -> None:
+    class SlowExistence(MemoryBackend):
+        async def get(self, key: str) -> RawValue | None:
+            value = await super().get(key)
+            await asyncio.sleep(0.02)  # the existence read answers late
+            return value
+
+    backend = SlowExistence({"app.a": '"old"', "app.b": '"old"'})
+    storage = FletStorage("app", backend=backend)
+
+    async def write_meanwhile() -> None:
+        await asyncio.sleep(0.005)  # remove_many has read "a" and waits for the answer
+        await storage.set("a", "new")
+
+    removed, _ = await asyncio.gather(storage.remove_many(["a", "b"]), write_meanwhile())
+    assert removed == 2
+    assert await storage.get("a") == "new"  # the set waited for the removal, then landed

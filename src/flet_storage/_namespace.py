@@ -301,18 +301,20 @@ class Namespace:
                 return
             state.listeners.fire(StorageEvent(self.app_name, key, "set", value))
 
-    async def remove(self, key: str, storage_key: str) -> bool:
-        """Remove a key; return whether it was stored (and had not expired).
+    async def remove_stored(self, pairs: Sequence[tuple[str, str]]) -> int:
+        """Remove the ``(key, storage key)`` pairs that are stored (and have not expired);
+        return how many were.
 
         SharedPreferences' own remove() answers True either way, so existence is read first
-        (free with the cache); a missing key costs no remove call.
+        (free with the cache), under the keys' locks so that no write can land in between;
+        a missing key costs no remove call.
         """
         state = self.state()
-        async with state.exclusive([storage_key], self.calls.timeout):
-            if await self.read_entry(key, storage_key) is None:
-                return False
-            await self._remove_round(state, [(key, storage_key)], "remove")
-            return True
+        async with state.exclusive((sk for _, sk in pairs), self.calls.timeout):
+            entries = await self.read_entries([k for k, _ in pairs], [sk for _, sk in pairs])
+            stored = [pair for pair, entry in zip(pairs, entries, strict=True) if entry is not None]
+            await self._remove_round(state, stored, "remove")
+            return len(stored)
 
     async def remove_all(self, pairs: Sequence[tuple[str, str]], kind: ChangeKind) -> None:
         """Remove ``(key, storage key)`` pairs in one round; then raise the first error."""

@@ -132,7 +132,7 @@ class FletStorage:
 
     async def remove(self, key: str) -> bool:
         """Remove ``key``; return whether it was stored."""
-        return await self._ns.remove(key, self._ns.storage_key(key))
+        return await self._ns.remove_stored([(key, self._ns.storage_key(key))]) == 1
 
     async def get_keys(self) -> list[str]:
         """The keys of this namespace, without the ``"{app_name}."`` prefix."""
@@ -184,10 +184,7 @@ class FletStorage:
     async def remove_many(self, keys: Iterable[str]) -> int:
         """Remove ``keys``; return how many of them were stored."""
         pairs = [(key, self._ns.storage_key(key)) for key in dict.fromkeys(keys)]
-        entries = await self._ns.read_entries([k for k, _ in pairs], [sk for _, sk in pairs])
-        stored = [pair for pair, entry in zip(pairs, entries, strict=True) if entry is not None]
-        await self._ns.remove_all(stored, "remove")
-        return len(stored)
+        return await self._ns.remove_stored(pairs)
 
     async def refresh(self) -> None:
         """Reload the read cache (``cache=True``) from the backend.
