@@ -201,9 +201,35 @@ async def test_keys_are_validated_before_any_io(
     args: tuple[Any, ...] = ("v",) if method == "set" else ()
     with pytest.raises(TypeError, match="key must be a str, not int"):
         await getattr(storage, method)(42, *args)
-    with pytest.raises(ValueError, match="key must be a non-empty string"):
-        await getattr(storage, method)("", *args)
     assert not backend.calls
+
+
+async def test_new_writes_refuse_the_empty_key(
+    storage: FletStorage, backend: MemoryBackend
+) -> None:
+    empty = "key must be a non-empty string"
+    with pytest.raises(ValueError, match=empty):
+        await storage.set("", "v")
+    with pytest.raises(ValueError, match=empty):
+        await storage.set_many({"": "v"})
+    with pytest.raises(ValueError, match=empty):
+        await storage.update("", lambda value: value, default=1)
+    with pytest.raises(ValueError, match=empty):
+        storage.use_storage("")
+    assert not backend.calls
+
+
+async def test_empty_key_written_by_1_1_x_reads_and_removes(
+    storage: FletStorage, backend: MemoryBackend
+) -> None:
+    backend.data["app."] = '"old"'  # flet-storage 1.1.x's set("", "old")
+    assert await storage.get_keys() == [""]
+    assert await storage.get("") == "old"
+    assert await storage.contains_key("") is True
+    assert await storage.get_many([""]) == {"": "old"}
+    assert await storage.remove("") is True
+    assert "app." not in backend.data
+    assert await storage.remove("") is False
 
 
 async def test_unsupported_value_names_key_and_keeps_previous_value(

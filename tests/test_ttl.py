@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from flet_storage import FletStorage, KeyNotFoundError, MemoryBackend, StorageEvent
+from flet_storage.testing import settle
 
 
 class FakeClock:
@@ -54,7 +55,8 @@ async def test_expired_key_is_missing_everywhere(
     assert await storage.contains_key("b") is False
     assert await storage.get_keys() == ["keep"]
     assert await storage.get_many(["a", "b", "keep"]) == {"keep": 1}
-    assert sorted(backend.data) == ["app.keep"]  # removed lazily, on sight
+    await settle(storage)
+    assert sorted(backend.data) == ["app.keep"]  # removed in the background, on sight
 
 
 async def test_expiry_fires_an_event(storage: FletStorage, clock: FakeClock) -> None:
@@ -63,6 +65,7 @@ async def test_expiry_fires_an_event(storage: FletStorage, clock: FakeClock) -> 
     await storage.set("a", 1, ttl=1)
     clock.now += 2
     assert await storage.get_or_default("a") is None
+    await settle(storage)
     assert [e.kind for e in events] == ["set", "expire"]
 
 
@@ -74,7 +77,7 @@ async def test_purge_expired(
     await storage.set("c", 3)
     clock.now += 50
     assert await storage.purge_expired() == 1
-    assert sorted(backend.data) == ["app.b", "app.c"]
+    assert sorted(backend.data) == ["app.b", "app.c", "flet_storage:ttl:app.b"]
     assert await storage.purge_expired() == 0
 
 
@@ -117,7 +120,7 @@ async def test_ttl_is_validated_before_any_write(
     storage: FletStorage, backend: MemoryBackend, ttl: object, error: type[Exception]
 ) -> None:
     with pytest.raises(error, match="ttl"):
-        await storage.set("k", 1, ttl=ttl)  # type: ignore[arg-type]
+        await storage.set("k", 1, ttl=ttl)  # type: ignore[call-overload]
     assert backend.data == {}
 
 
@@ -149,3 +152,16 @@ async def test_expiry_never_removes_a_value_written_meanwhile(clock: FakeClock) 
     got, stored = await asyncio.gather(storage.get_or_default("k"), storage.set("k", "new"))
     assert (got, stored) == (None, True)
     assert await storage.get("k") == "new"
+
+
+async def test_several_reads_meeting_expired_keys_remove_them_all(
+    storage: FletStorage, backend: MemoryBackend, clock: FakeClock
+) -> None:
+    await storage.set_many({"a": 1, "b": 2, "c": 3}, ttl=1)
+    clock.now += 2
+    # Each read schedules its clean-up before any has run; one must not cancel the others.
+    assert await asyncio.gather(
+        storage.get_or_default("a"), storage.contains_key("b"), storage.get_many(["c"])
+    ) == [None, False, {}]
+    await settle(storage)
+    assert backend.data == {}

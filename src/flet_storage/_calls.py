@@ -1,108 +1,133 @@
-"""Backend calls: each bounded by the timeout, many at once as one pipelined round, and
-whatever a backend raises translated into our errors in this one place."""
+"""Backend calls: one at a time or many as one pipelined round, each bounded by a timeout
+on silence, and whatever a backend raises mapped to our errors in :func:`map_error`."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Coroutine, Iterable, Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
 from ._errors import BackendError, StorageError, StorageFullError, StorageTimeoutError
-from .backends import Backend
 
-__all__ = ["BackendCalls"]
+__all__ = ["Calls", "map_error"]
 
 T = TypeVar("T")
 
-_timeout = getattr(asyncio, "timeout", None)
+_timeout = getattr(asyncio, "timeout", None)  # Python 3.11+
 
 # What the Flet client answers after 10 s when a call reaches a service it no longer binds
 # (after a reconnect, flet-dev/flet#6412): a timeout whose cure is a fresh service.
 _STALE_SERVICE = "Timeout waiting for invoke method listener"
 
 
-class BackendCalls:
-    def __init__(self, backend: Backend, app_name: str, timeout: float | None) -> None:
-        self.backend = backend
+def map_error(exc: BaseException, what: str, timeout: float | None) -> StorageError:
+    """The one place where whatever a backend raises becomes one of our errors.
+
+    ``what`` names the call and namespace, e.g. ``"get('theme') in namespace 'app'"``.
+    """
+    if isinstance(exc, StorageError):
+        return exc
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)) or _STALE_SERVICE in str(exc):
+        waited = "in time" if timeout is None else f"within {timeout} s"
+        return StorageTimeoutError(
+            f"{what} got no answer {waited}: is the Flet client still connected?"
+        )
+    if isinstance(exc, RuntimeError):  # what the Flet client reports, e.g. the quota
+        error: StorageError = (StorageFullError if "quota" in str(exc).lower() else BackendError)(
+            f"{what} failed: {exc}"
+        )
+    else:  # foreign text might hold a value: name the type only
+        error = BackendError(f"{what} failed: {type(exc).__name__}")
+    error.__cause__ = exc
+    return error
+
+
+class Calls:
+    """Awaits backend calls for one namespace, with ``timeout`` seconds of silence allowed."""
+
+    def __init__(self, app_name: str, timeout: float | None) -> None:
         self.app_name = app_name
         self.timeout = timeout
 
-    async def call(self, operation: str, key: str | None, call: Awaitable[T]) -> T:
-        """Await one backend call."""
+    def describe(self, method: str, key: str) -> str:
+        return f"{method}({key!r}) in namespace {self.app_name!r}"
+
+    async def one(self, method: str, key: str, call: Coroutine[Any, Any, T]) -> T:
+        """Await one call; raise its mapped error."""
         try:
-            return await self._bounded(call)
+            if self.timeout is None:
+                return await call
+            if _timeout is None:  # Python 3.10
+                return await asyncio.wait_for(call, self.timeout)
+            async with _timeout(self.timeout):  # no task per call, unlike wait_for
+                return await call
         except Exception as exc:
-            error = self._translate(exc, operation if key is None else f"{operation}({key!r})")
+            error = map_error(exc, self.describe(method, key), self.timeout)
             raise error from error.__cause__
 
-    async def call_all(
-        self, operation: str, keys: Sequence[str], calls: Iterable[Coroutine[Any, Any, T]]
-    ) -> list[T | StorageError]:
-        """Run many backend calls at once (one pipelined round) under one timeout.
+    async def round(
+        self, labels: Sequence[tuple[str, str]], calls: Sequence[Coroutine[Any, Any, Any]]
+    ) -> list[Any]:
+        """Send every call at once (one pipelined round) and return each one's result or
+        mapped :class:`StorageError`, in order. ``labels`` are ``(method, key)`` pairs.
 
-        Returns each call's result, or its translated error, in order. Calls still running
-        at the timeout (or when the caller is cancelled) are cancelled and awaited, so none
+        The timeout bounds silence, not work: it ends the round only when no call has
+        finished for ``timeout`` seconds, so a batch of any size completes on a live client
+        while a client that stops answering still fails within about ``timeout``. Calls
+        still running then (or when the caller is cancelled) are cancelled and awaited: none
         is left behind.
         """
-        tasks = [asyncio.ensure_future(call) for call in calls]
-        if not tasks:
+        if not calls:
             return []
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(call) for call in calls]
+        left = len(tasks)
+        last_answer = loop.time()
+        all_done = loop.create_future()
+
+        def answered(_: object) -> None:
+            nonlocal left, last_answer
+            left -= 1
+            last_answer = loop.time()
+            if not left and not all_done.done():
+                all_done.set_result(None)
+
+        for task in tasks:
+            task.add_done_callback(answered)
         try:
-            await asyncio.wait(tasks, timeout=self.timeout)
+            while not all_done.done():
+                wait = None if self.timeout is None else last_answer + self.timeout - loop.time()
+                if wait is not None and wait <= 0:
+                    break  # silence for a whole timeout
+                await asyncio.wait([all_done], timeout=wait)
         finally:
-            pending = {task for task in tasks if not task.done()}
-            for task in pending:
-                task.cancel()
-            cancelled = False
-            while pending:  # even when cancelled again: no task is left running
-                try:
-                    await asyncio.wait(pending)
-                    break
-                except asyncio.CancelledError:
-                    cancelled = True
-            for task in tasks:  # read every failure, so asyncio never logs one (with data)
-                if not task.cancelled():
-                    task.exception()
-            if cancelled:
-                raise asyncio.CancelledError
-        out: list[T | StorageError] = []
-        for key, task in zip(keys, tasks, strict=True):
-            what = f"{operation}({key!r})"
-            if task in pending or task.cancelled():
-                out.append(self._translate(asyncio.TimeoutError(), what))
-            elif (exc := task.exception()) is not None:
-                if not isinstance(exc, Exception):
-                    raise exc
-                out.append(self._translate(exc, what))
-            else:
-                out.append(task.result())
-        return out
+            await _settle(tasks)
+        results: list[Any] = []
+        for (method, key), task in zip(labels, tasks, strict=True):
+            exc = asyncio.TimeoutError() if task.cancelled() else task.exception()
+            if exc is None:
+                results.append(task.result())
+            elif isinstance(exc, Exception):
+                results.append(map_error(exc, self.describe(method, key), self.timeout))
+            else:  # KeyboardInterrupt, SystemExit
+                raise exc
+        return results
 
-    async def _bounded(self, call: Awaitable[T]) -> T:
-        if self.timeout is None:
-            return await call
-        if _timeout is None:  # Python 3.10
-            return await asyncio.wait_for(call, self.timeout)
-        async with _timeout(self.timeout):  # no extra task per call, unlike wait_for
-            return await call
 
-    def _translate(self, exc: Exception, what: str) -> StorageError:
-        """The one place where whatever a backend raises becomes one of our errors."""
-        if isinstance(exc, StorageError):
-            return exc
-        where = f"{what} in namespace {self.app_name!r}"
-        if isinstance(exc, (TimeoutError, asyncio.TimeoutError)) or _STALE_SERVICE in str(exc):
-            on_timeout = getattr(self.backend, "on_timeout", None)
-            if callable(on_timeout):
-                on_timeout()  # e.g. a reconnected client needs a freshly registered service
-            waited = "in time" if self.timeout is None else f"within {self.timeout} s"
-            return StorageTimeoutError(
-                f"{where} got no answer {waited}: is the Flet client still connected?"
-            )
-        if isinstance(exc, RuntimeError):  # what the Flet client reports, e.g. quota
-            error = StorageFullError if "quota" in str(exc).lower() else BackendError
-            translated = error(f"{where} failed: {exc}")
-        else:  # foreign text might hold a value: name the type only
-            translated = BackendError(f"{where} failed: {type(exc).__name__}")
-        translated.__cause__ = exc
-        return translated
+async def _settle(tasks: list[asyncio.Task[Any]]) -> None:
+    """Cancel what still runs and wait for it, even when cancelled again meanwhile."""
+    pending = {task for task in tasks if not task.done()}
+    for task in pending:
+        task.cancel()
+    cancelled = False
+    while pending:
+        try:
+            await asyncio.wait(pending)
+            break
+        except asyncio.CancelledError:
+            cancelled = True
+    for task in tasks:  # read every failure, so asyncio never logs one (with data)
+        if not task.cancelled():
+            task.exception()
+    if cancelled:
+        raise asyncio.CancelledError

@@ -1,27 +1,32 @@
-"""FletStorage: the public API. Validation and the I/O engine live in ``_namespace``."""
+"""FletStorage: the front. Keys are validated and values encoded here, changes are
+announced here; what is stored around the text is the record layer's (``_record``), and
+the calls, cache and locks are the store's (``_store``)."""
 
 from __future__ import annotations
 
 import inspect
+import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
-from ._codec import Codec
-from ._errors import KeyNotFoundError, MigrationError
-from ._events import Listener, Subscription
+from ._codec import Codec, DecodeError, EncodeError
+from ._errors import CorruptDataError, KeyNotFoundError, MigrationError, UnsupportedValueError
+from ._events import ChangeKind, Listener, StorageEvent, Subscription
 from ._hooks import use_storage
-from ._namespace import Namespace
-from .backends import Backend, SharedPreferencesBackend
+from ._record import RESERVED, Records
+from .backends import Backend, RawValue, SharedPreferencesBackend
 
 __all__ = ["DEFAULT_TIMEOUT", "FletStorage"]
+
+logger = logging.getLogger("flet_storage")
 
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 10.0
-"""Seconds a single backend call may take before :class:`StorageTimeoutError`."""
+"""Seconds the client may stay silent during a call before :class:`StorageTimeoutError`."""
 
 _MISSING: Any = object()
 
@@ -39,8 +44,9 @@ class FletStorage:
         backend: Where values go. Defaults to Flet's SharedPreferences of the current page,
             shared by every FletStorage on that page. Use ``MemoryBackend()`` in tests.
         codec: Turns values into stored text and back. Defaults to :class:`Codec`.
-        timeout: Seconds each backend call may take (``None``: wait forever). A client that
-            is gone raises :class:`StorageTimeoutError` instead of hanging.
+        timeout: Seconds the backend may stay silent during a call (``None``: wait
+            forever). A client that is gone raises :class:`StorageTimeoutError` instead of
+            hanging, while a big batch on a live client runs as long as it needs.
         cache: Load the namespace once and answer reads locally, with no round trip. Writes
             still reach the client before they return. See :meth:`refresh`.
         clock: Returns the current Unix time in seconds, for TTLs (tests pass a fake).
@@ -60,49 +66,62 @@ class FletStorage:
             raise TypeError(f"app_name must be a str, not {type(app_name).__name__}")
         if not app_name:
             raise ValueError("app_name must be a non-empty string")
+        if app_name.startswith(RESERVED):
+            raise ValueError(f"app_name {app_name!r} is reserved: it starts with {RESERVED!r}")
         if timeout is not None and not timeout > 0:
             raise ValueError(
                 f"timeout must be a positive number of seconds or None, not {timeout!r}"
             )
-        self._ns = Namespace(
-            app_name,
-            backend if backend is not None else SharedPreferencesBackend(),
-            codec if codec is not None else Codec(),
-            timeout,
-            cache,
-            clock,
-        )
+        self._app_name = app_name
+        self._backend = backend if backend is not None else SharedPreferencesBackend()
+        self._codec = codec if codec is not None else Codec()
+        self._clock = clock
+        self._records = Records(app_name, self._backend, timeout, cache, clock, self._expired)
 
     def __repr__(self) -> str:
-        return f"FletStorage(app_name={self._ns.app_name!r}, backend={self._ns.backend!r})"
+        return f"FletStorage(app_name={self._app_name!r}, backend={self._backend!r})"
 
     @property
     def app_name(self) -> str:
         """The namespace every key of this storage lives in."""
-        return self._ns.app_name
+        return self._app_name
 
     @property
     def backend(self) -> Backend:
         """The backend holding the encoded values."""
-        return self._ns.backend
+        return self._backend
 
     # -- the API of flet-storage 1.1.x -------------------------------------------------------
 
-    async def set(self, key: str, value: Any, ttl: float | timedelta | None = None) -> bool:
+    @overload
+    async def set(self, key: str, value: Any, ttl: float | timedelta | None = None) -> bool: ...
+
+    @overload
+    async def set(self, key: str, *, obj: Any, ttl: float | timedelta | None = None) -> bool: ...
+
+    async def set(
+        self,
+        key: str,
+        value: Any = _MISSING,
+        ttl: float | timedelta | None = None,
+        *,
+        obj: Any = _MISSING,
+    ) -> bool:
         """Store ``value`` under ``key``, replacing any previous value.
 
         With ``ttl`` (seconds or a timedelta) the key expires that long from now: from then
         on it behaves as missing everywhere and is removed when next seen. Expiry is stored
         with the value, so it survives restarts. Returns ``True``, as
-        ``ft.SharedPreferences.set`` does.
+        ``ft.SharedPreferences.set`` does. ``obj=`` is accepted for ``value=``, the name
+        flet-storage 1.1.x used.
 
         Raises:
             UnsupportedValueError: ``value`` (or an element inside it) cannot be stored;
                 nothing is written and the previous value stays.
         """
-        storage_key = self._ns.storage_key(key)
-        text = self._ns.encode(key, value, self._expires_at(ttl))
-        await self._ns.write(key, storage_key, text)
+        if (value is _MISSING) == (obj is _MISSING):
+            raise TypeError("set() takes the value once: set(key, value) or set(key, obj=value)")
+        await self._write_at([(key, value if obj is _MISSING else obj)], self._expires_at(ttl))
         return True
 
     async def get(self, key: str) -> Any:
@@ -114,7 +133,7 @@ class FletStorage:
         """
         value = await self.get_or_default(key, _MISSING)
         if value is _MISSING:
-            raise KeyNotFoundError(f"key {key!r} not found in namespace {self.app_name!r}")
+            raise KeyNotFoundError(f"key {key!r} not found in namespace {self._app_name!r}")
         return value
 
     async def get_or_default(self, key: str, default: Any = None) -> Any:
@@ -122,32 +141,31 @@ class FletStorage:
 
         Corrupt data still raises :class:`CorruptDataError`: it is not silently replaced.
         """
-        storage_key = self._ns.storage_key(key)
-        raw = await self._ns.read(key, storage_key)
-        return default if raw is None else self._ns.decode(key, raw)
+        (entry,) = await self._records.read([_readable(key)])
+        return default if entry is None else self._decode(key, entry[0])
 
     async def contains_key(self, key: str) -> bool:
         """Whether ``key`` is stored in this namespace."""
-        return await self._ns.contains(key, self._ns.storage_key(key))
+        (entry,) = await self._records.read([_readable(key)])
+        return entry is not None
 
     async def remove(self, key: str) -> bool:
-        """Remove ``key``; return whether it was stored."""
-        return await self._ns.remove_stored([(key, self._ns.storage_key(key))]) == 1
+        """Remove ``key``; return whether it was stored. One round trip."""
+        return await self.remove_many([_readable(key)]) == 1
 
     async def get_keys(self) -> list[str]:
         """The keys of this namespace, without the ``"{app_name}."`` prefix."""
-        start = len(self._ns.prefix)
-        live, _ = await self._ns.sweep()
-        return [key[start:] for key in live]
+        return await self._records.keys()
 
     async def clear(self) -> None:
-        """Remove every key of this namespace, concurrently; other namespaces stay.
+        """Remove every key of this namespace; other namespaces stay.
 
         Never calls SharedPreferences' own ``clear()``, which wipes every app's data.
         """
-        start = len(self._ns.prefix)
-        keys = await self._ns.storage_keys()
-        await self._ns.remove_all([(key[start:], key) for key in keys], "clear")
+        removed, error = await self._records.clear()
+        self._announce("clear", removed)
+        if error is not None:
+            raise error
 
     # -- batches: one pipelined round of calls instead of a round trip per key ---------------
 
@@ -156,10 +174,10 @@ class FletStorage:
 
         Raises :class:`CorruptDataError` if any of them holds undecodable text.
         """
-        keys = list(dict.fromkeys(keys))
-        entries = await self._ns.read_entries(keys, [self._ns.storage_key(key) for key in keys])
+        keys = [_readable(key) for key in dict.fromkeys(keys)]
+        entries = await self._records.read(keys)
         return {
-            key: self._ns.decode(key, entry[0])
+            key: self._decode(key, entry[0])
             for key, entry in zip(keys, entries, strict=True)
             if entry is not None
         }
@@ -174,17 +192,15 @@ class FletStorage:
         (timeout, quota), the first error is raised once all have finished, and each key
         holds either its previous or its new value. ``ttl`` applies to every item.
         """
-        expires_at = self._expires_at(ttl)
-        texts = [
-            (key, self._ns.storage_key(key), self._ns.encode(key, value, expires_at))
-            for key, value in items.items()
-        ]
-        await self._ns.write_all(texts)
+        await self._write_at(list(items.items()), self._expires_at(ttl))
 
     async def remove_many(self, keys: Iterable[str]) -> int:
         """Remove ``keys``; return how many of them were stored."""
-        pairs = [(key, self._ns.storage_key(key)) for key in dict.fromkeys(keys)]
-        return await self._ns.remove_stored(pairs)
+        keys = [_readable(key) for key in dict.fromkeys(keys)]
+        existed = await self._records.remove(keys)
+        removed = [key for key, was in zip(keys, existed, strict=True) if was]
+        self._announce("remove", removed)
+        return len(removed)
 
     async def refresh(self) -> None:
         """Reload the read cache (``cache=True``) from the backend.
@@ -195,10 +211,11 @@ class FletStorage:
         another backend object. (On web, another tab's writes reach this tab only when it
         reloads: Flutter's SharedPreferences keeps a copy per tab.)
         """
-        if self._ns.cached:
-            await self._ns.reload()
+        store = self._records.store
+        if store.cached:
+            await store.load()
         else:
-            self._ns.state().invalidate()  # the cached FletStorage objects reload on next use
+            store.shared().invalidate()  # the cached FletStorage objects reload on next use
 
     # -- beyond 1.1.x ------------------------------------------------------------------------
 
@@ -208,8 +225,41 @@ class FletStorage:
         Expired keys are also removed whenever a read meets them, so this is only needed
         to reclaim space held by keys nobody reads.
         """
-        _, expired = await self._ns.sweep()
-        return expired
+        return len(await self._records.purge())
+
+    # -- the value path ------------------------------------------------------------------------
+
+    async def _write_at(self, items: Sequence[tuple[str, Any]], expires_at: float | None) -> None:
+        texts = [(_writable(key), self._encode(key, value), expires_at) for key, value in items]
+        errors = await self._records.write(texts)
+        written = [
+            (key, text) for (key, text, _), error in zip(texts, errors, strict=True) if not error
+        ]
+        self._announce("set", [key for key, _ in written], [text for _, text in written])
+        for error in errors:
+            if error is not None:
+                raise error
+
+    def _encode(self, key: str, value: object) -> str:
+        try:
+            return self._codec.encode(value)
+        except EncodeError as exc:
+            raise UnsupportedValueError(
+                f"cannot store key {key!r} in namespace {self._app_name!r}: "
+                f"value{exc.path} {exc.reason}"
+            ) from None
+
+    def _decode(self, key: str, raw: RawValue) -> Any:
+        if not isinstance(raw, str):
+            # Written by plain ft.SharedPreferences code: int, float, bool or list[str].
+            return list(raw) if isinstance(raw, list) else raw
+        try:
+            return self._codec.decode(raw)
+        except DecodeError as exc:
+            raise CorruptDataError(
+                f"key {key!r} in namespace {self._app_name!r} holds data that cannot be "
+                f"decoded: {exc}"
+            ) from None
 
     def _expires_at(self, ttl: float | timedelta | None) -> float | None:
         if ttl is None:
@@ -218,12 +268,37 @@ class FletStorage:
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
             raise TypeError(f"ttl must be seconds or a timedelta, not {type(ttl).__name__}")
         try:
-            expires_at = self._ns.clock() + float(seconds)
+            expires_at = self._clock() + float(seconds)
         except OverflowError:
             expires_at = math.inf
         if not (seconds > 0 and math.isfinite(expires_at)):
             raise ValueError(f"ttl must be a positive, finite number of seconds, not {ttl!r}")
         return expires_at
+
+    # -- change events -------------------------------------------------------------------------
+
+    def _announce(
+        self, kind: ChangeKind, keys: Sequence[str], texts: Sequence[str] | None = None
+    ) -> None:
+        """Tell the listeners. A ``"set"`` listener gets the value decoded afresh from the
+        stored ``texts``, so what it does with it changes nothing stored."""
+        listeners = self._records.store.shared().listeners
+        if not listeners:
+            return
+        for i, key in enumerate(keys):
+            if not listeners.wants(key):
+                continue
+            value = None
+            if texts is not None:
+                try:
+                    value = self._decode(key, texts[i])
+                except CorruptDataError:  # a custom decoder failing must not fail the write
+                    logger.exception("no change event for %r of %r", key, self._app_name)
+                    continue
+            listeners.fire(StorageEvent(self._app_name, key, kind, value))
+
+    def _expired(self, keys: list[str]) -> None:
+        self._announce("expire", keys)
 
     def use_storage(
         self, key: str, default: Any = None
@@ -234,8 +309,7 @@ class FletStorage:
         ``await set_value(new)`` stores it, and every component using this key on the page
         re-renders with it.
         """
-        self._ns.storage_key(key)  # validates
-        return use_storage(self, key, default)
+        return use_storage(self, _writable(key), default)
 
     def subscribe(self, listener: Listener, key: str | None = None) -> Subscription:
         """Call ``listener(event)`` after ``key`` (or any key, if None) of this namespace
@@ -245,8 +319,8 @@ class FletStorage:
         the write. Returns a :class:`Subscription`; ``cancel()`` it when done.
         """
         if key is not None:
-            self._ns.storage_key(key)  # validates
-        return self._ns.state().listeners.add(listener, key)
+            _readable(key)
+        return self._records.store.shared().listeners.add(listener, key)
 
     async def update(self, key: str, fn: Callable[[Any], Any], default: Any = _MISSING) -> Any:
         """Replace the value of ``key`` with ``fn(value)`` and return the new value.
@@ -257,21 +331,20 @@ class FletStorage:
         is kept. ``fn`` runs while the key is locked: it must not write other keys through
         this storage, nor its own key from another task (that ends in a timeout).
         """
-        storage_key = self._ns.storage_key(key)
-        async with self._ns.state().exclusive([storage_key], self._ns.calls.timeout):
-            entry = await self._ns.read_entry(key, storage_key)
+        async with self._records.locked([_writable(key)]):
+            (entry,) = await self._records.read([key])
             expires_at = None
             if entry is not None:
-                current = self._ns.decode(key, entry[0])
+                current = self._decode(key, entry[0])
                 expires_at = entry[1]
             elif default is _MISSING:
-                raise KeyNotFoundError(f"key {key!r} not found in namespace {self.app_name!r}")
+                raise KeyNotFoundError(f"key {key!r} not found in namespace {self._app_name!r}")
             else:
                 current = default
             new = fn(current)
             if inspect.isawaitable(new):
                 new = await new
-            await self._ns.write(key, storage_key, self._ns.encode(key, new, expires_at))
+            await self._write_at([(key, new)], expires_at)
             return new
 
     async def increment(self, key: str, by: int | float = 1) -> int | float:
@@ -281,7 +354,7 @@ class FletStorage:
         def add(value: Any) -> int | float:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise TypeError(
-                    f"cannot increment key {key!r} of namespace {self.app_name!r}: "
+                    f"cannot increment key {key!r} of namespace {self._app_name!r}: "
                     f"it holds a {type(value).__name__}, not a number"
                 )
             return value + by
@@ -302,12 +375,11 @@ class FletStorage:
         leaves the version at the last completed step.
         """
         # Two tasks migrating at once must not run a step twice.
-        version_lock = [self._ns.storage_key(version_key)]
-        async with self._ns.state().exclusive(version_lock, self._ns.calls.timeout):
+        async with self._records.locked([_writable(version_key)]):
             version = await self.get_or_default(version_key, 1)
             if isinstance(version, bool) or not isinstance(version, int):
                 raise MigrationError(
-                    f"{version_key!r} of namespace {self.app_name!r} holds a "
+                    f"{version_key!r} of namespace {self._app_name!r} holds a "
                     f"{type(version).__name__}, not a version number",
                     version=0,
                 )
@@ -320,10 +392,25 @@ class FletStorage:
                         await result
                 except Exception as exc:
                     raise MigrationError(
-                        f"migrating namespace {self.app_name!r} to version {target} failed; "
+                        f"migrating namespace {self._app_name!r} to version {target} failed; "
                         f"it stays at version {version}",
                         version=version,
                     ) from exc
                 await self.set(version_key, target)
                 version = target
             return version
+
+
+def _readable(key: str) -> str:
+    """A key to read or remove: any str, including ``""``, which flet-storage 1.1.x could
+    write (as ``"{app_name}."``)."""
+    if not isinstance(key, str):
+        raise TypeError(f"key must be a str, not {type(key).__name__}")
+    return key
+
+
+def _writable(key: str) -> str:
+    """A key to write: a non-empty str."""
+    if not _readable(key):
+        raise ValueError("key must be a non-empty string")
+    return key

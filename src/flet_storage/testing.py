@@ -23,9 +23,20 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from ._storage import FletStorage
 from .backends import Backend, RawValue
 
-__all__ = ["CONTRACT", "BackendContract"]
+
+async def settle(storage: FletStorage) -> None:
+    """Wait until the background clean-ups of ``storage``'s namespace have finished.
+
+    A read that meets an expired key answers "missing" at once and removes the key in the
+    background; await this before asserting what the backend holds.
+    """
+    await storage._records.store.settle()
+
+
+__all__ = ["CONTRACT", "BackendContract", "settle"]
 
 # Checks use keys under this prefix and never touch others, except check_clear.
 _P = "contract."

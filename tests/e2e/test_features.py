@@ -18,6 +18,7 @@ import pytest
 from flet.components.component import Component
 
 from flet_storage import FletStorage, KeyNotFoundError, StorageEvent
+from flet_storage.testing import settle
 
 from .harness import Client, FletServer, Profile
 
@@ -117,13 +118,19 @@ async def test_ttl_expires_everywhere_and_survives_a_restart(
     raw = await client.local_storage()
     assert json.loads(raw[f"flutter.{app_name}.long"]) == f"fst:{start + 3600!r}:" + '{"v": 1}'
     assert json.loads(raw[f"flutter.{app_name}.forever"]) == '"f"'
+    # Beside each value with a TTL, its expiry mark; none beside "forever".
+    marks = sorted(k for k in raw if k.startswith(f"flutter.flet_storage:ttl:{app_name}."))
+    expected = [f"flutter.flet_storage:ttl:{app_name}.{k}" for k in everything if k != "forever"]
+    assert marks == sorted(expected)
 
     await profile.restart()
     client = await profile.open(server)
     now[0] = start + 30
 
     async def keys(page: ft.Page) -> list[str]:
-        return sorted(await storage.get_keys())
+        found = sorted(await storage.get_keys())
+        await settle(storage)  # expired keys met are removed in the background
+        return found
 
     assert await client.run(keys) == everything  # not expired: all survived the restart
 
@@ -136,6 +143,7 @@ async def test_ttl_expires_everywhere_and_survives_a_restart(
         out["default"] = await storage.get_or_default("e_default", "default")
         out["contains"] = await storage.contains_key("e_contains")
         out["get_many"] = await storage.get_many(["e_get", "e_default", "e_contains", "long"])
+        await settle(storage)
         return out
 
     assert await client.run(expired_one_by_one) == {
@@ -163,14 +171,18 @@ async def test_ttl_expires_everywhere_and_survives_a_restart(
     now[0] = start + 3600  # expiry is inclusive
 
     async def last(page: ft.Page) -> tuple[bool, list[str], Any]:
-        return (
+        found = (
             await storage.contains_key("long"),
             await storage.get_keys(),
             await storage.get("forever"),
         )
+        await settle(storage)
+        return found
 
     assert await client.run(last) == (False, ["forever"], "f")
     assert await raw_keys(client) == ["forever"]
+    marks_left = [k for k in await client.local_storage_keys() if "flet_storage:ttl:" in k]
+    assert marks_left == []  # each went with its value
 
 
 async def test_increment_listeners_and_migrate(

@@ -7,8 +7,8 @@
 Anything with the :class:`Backend` method set works, ``ft.SharedPreferences`` included.
 """
 
-from ._base import Backend, RawValue
+from ._base import Backend, BaseBackend, RawValue
 from ._flet import SharedPreferencesBackend
 from ._memory import MemoryBackend
 
-__all__ = ["Backend", "MemoryBackend", "RawValue", "SharedPreferencesBackend"]
+__all__ = ["Backend", "BaseBackend", "MemoryBackend", "RawValue", "SharedPreferencesBackend"]

@@ -1,25 +1,17 @@
-"""The backend protocol: exactly the method set of ``ft.SharedPreferences``.
+"""What a backend is: exactly the method set of ``ft.SharedPreferences``, plus optional hooks.
 
 A backend is a dumb key-value store of already-encoded values. Namespacing, encoding,
 validation and timeouts belong to :class:`~flet_storage.FletStorage`, so a real
-``ft.SharedPreferences`` instance is itself a valid backend.
-
-A backend may also have these optional methods, which FletStorage calls when present:
-
-* ``scope() -> object``: what one storage is (the default backend: the current page); the
-  FletStorage objects of one namespace and scope share a read cache, listeners and locks.
-  Without it, the scope is the backend object itself.
-* ``generation() -> object | None``: changes when the store must be re-read (the default
-  backend: the page's connection, new after a reload); a read cache of an older
-  generation is dropped.
-* ``on_timeout() -> None``: a call got no answer; e.g. register a fresh client service.
+``ft.SharedPreferences`` instance (or any object with its six methods, ``__slots__`` or not)
+is a valid backend. A backend that needs more subclasses :class:`BaseBackend` and overrides
+its hooks; FletStorage calls them only on subclasses, so no hook is found by its name.
 """
 
 from __future__ import annotations
 
 from typing import Protocol, TypeAlias, runtime_checkable
 
-__all__ = ["Backend", "RawValue"]
+__all__ = ["Backend", "BaseBackend", "RawValue"]
 
 RawValue: TypeAlias = str | int | float | bool | list[str]
 """What SharedPreferences can hold: ``str``, ``int``, ``float``, ``bool`` or ``list[str]``."""
@@ -40,3 +32,26 @@ class Backend(Protocol):
     async def get_keys(self, key_prefix: str) -> list[str]: ...
 
     async def clear(self) -> bool: ...
+
+
+class BaseBackend:
+    """A base class for backends with optional hooks; each default does nothing special.
+
+    Subclasses implement the six :class:`Backend` methods and override what they need.
+    """
+
+    def scope(self) -> object:
+        """What one store is. The FletStorage objects of one namespace and scope share a read
+        cache, listeners and key locks. Default: the backend object itself (the default
+        backend: the current Flet page, since each page has its own client)."""
+        return self
+
+    def generation(self) -> object:
+        """Changes when the store must be re-read (the default backend: the page's
+        connection, new after a reload); a read cache of another generation is dropped.
+        Default: ``None``, never."""
+        return None
+
+    def on_timeout(self) -> None:
+        """Called when a call got no answer in time, e.g. to register a fresh client
+        service. Default: nothing."""

@@ -8,7 +8,7 @@ import weakref
 import flet as ft
 
 from .._errors import NoPageError
-from ._base import RawValue
+from ._base import BaseBackend, RawValue
 
 __all__ = ["SharedPreferencesBackend"]
 
@@ -32,7 +32,7 @@ _NO_PAGE = (
 )
 
 
-class SharedPreferencesBackend:
+class SharedPreferencesBackend(BaseBackend):
     """``ft.SharedPreferences`` of the page the caller runs in.
 
     The page is looked up on every call (``ft.context.page``), so one instance shared by many
@@ -48,7 +48,7 @@ class SharedPreferencesBackend:
             raise NoPageError(_NO_PAGE)
         return page
 
-    def generation(self) -> object | None:
+    def generation(self) -> object:
         """The page's current connection: a new one means a freshly loaded client, whose
         view of storage any cache must re-read (a reloaded tab reconnects the same page)."""
         return _connection(self.scope())

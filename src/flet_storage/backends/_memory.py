@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-from ._base import RawValue
+from ._base import BaseBackend, RawValue
 
 __all__ = ["MemoryBackend"]
 
 _GONE = object()
 
 
-class MemoryBackend:
+class MemoryBackend(BaseBackend):
     """A dictionary with the semantics of Flet's SharedPreferences service.
 
     As measured on the real Flutter client:

@@ -1,0 +1,230 @@
+"""The record layer: what one namespace stores around the codec's text, and where.
+
+* A value lives under ``{app_name}.{key}``, the key scheme of flet-storage 1.1.x.
+* Without a TTL it is exactly the codec's text, as 1.1.x reads it. With one it is framed as
+  ``fst:{expires_at}:{text}`` (Unix seconds; neither JSON nor the codec's tagged text
+  starts so), and an *expiry mark* ``flet_storage:ttl:{app_name}.{key}`` is set beside it.
+  Marks let :meth:`Records.keys` list a namespace in one round (the keys under both
+  prefixes) and read only the values that may have expired. A mark is a hint: a value
+  without one never expires, and a mark whose value has no TTL (left by a write that
+  replaced it) costs one read and is then removed.
+* Expired values read as missing and are removed in the background (see ``Store.later``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from ._errors import StorageError
+from ._store import Op, Store, raise_first
+from .backends import Backend, RawValue
+
+__all__ = ["MARK_PREFIX", "RESERVED", "TTL_PREFIX", "Entry", "Records"]
+
+TTL_PREFIX = "fst:"
+RESERVED = "flet_storage:"
+"""Starts the keys flet-storage keeps for itself. App names starting with it are refused,
+so no namespace's keys include them."""
+MARK_PREFIX = RESERVED + "ttl:"
+
+Entry = tuple[RawValue, "float | None"]
+"""What a read found: the codec's text (or a raw value plain SharedPreferences code wrote)
+and when it expires (None: never)."""
+
+
+class Records:
+    """The stored records of the namespace ``app_name``."""
+
+    def __init__(
+        self,
+        app_name: str,
+        backend: Backend,
+        timeout: float | None,
+        cached: bool,
+        clock: Callable[[], float],
+        on_expired: Callable[[list[str]], None],
+    ) -> None:
+        self.prefix = f"{app_name}."
+        self.marks = f"{MARK_PREFIX}{app_name}."
+        self.store = Store(backend, app_name, (self.prefix, self.marks), timeout, cached)
+        self.clock = clock
+        self._on_expired = on_expired  # keys whose expired values were removed
+
+    @staticmethod
+    def unseal(raw: RawValue) -> Entry:
+        """A value stored with a TTL: its text and expiry. Anything else, including a
+        malformed frame (which then fails to decode), is returned as it is."""
+        if isinstance(raw, str) and raw.startswith(TTL_PREFIX):
+            stamp, sep, text = raw[len(TTL_PREFIX) :].partition(":")
+            try:
+                expires_at = float(stamp)
+            except ValueError:
+                return raw, None
+            if sep and expires_at == expires_at:  # not nan
+                return text, expires_at
+        return raw, None
+
+    def locked(self, keys: Iterable[str]) -> AbstractAsyncContextManager[None]:
+        """Hold the locks of ``keys`` across several rounds (a read-modify-write)."""
+        return self.store.locked(self.prefix + key for key in keys)
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    async def read(self, keys: Sequence[str]) -> list[Entry | None]:
+        """The entries of ``keys`` in one round; None for a missing or expired key."""
+        since = self.store.shared().version
+        raws = await self.store.round([("get", self.prefix + key) for key in keys])
+        raise_first(raws)
+        now = self.clock()
+        entries: list[Entry | None] = []
+        expired: list[str] = []
+        for key, raw in zip(keys, raws, strict=True):
+            entry = None if raw is None else self.unseal(raw)
+            if entry is not None and entry[1] is not None and entry[1] <= now:
+                expired.append(key)
+                entry = None
+            entries.append(entry)
+        if expired:  # the answer is "missing" either way: remove them off the caller's path
+            self.store.later(since, self._removals(expired), self._expired(expired))
+        return entries
+
+    async def keys(self) -> list[str]:
+        """The namespace's live keys: one round, and a second to read values that have an
+        expiry mark."""
+        keys, live, _ = await self._scan()
+        return [key for key in keys if key in live]
+
+    async def _scan(self) -> tuple[list[str], set[str], list[str]]:
+        """``(listed keys, live ones, marked ones)``; marks that need no more are removed
+        in the background."""
+        listed, marked = await self.store.round([("keys", self.prefix), ("keys", self.marks)])
+        raise_first((listed, marked))
+        keys = [key[len(self.prefix) :] for key in listed]
+        marks = {mark[len(self.marks) :] for mark in marked}
+        suspects = [key for key in keys if key in marks]
+        since = self.store.shared().version
+        live = set(keys).difference(suspects)
+        if suspects:
+            entries = await self.read(suspects)
+            live.update(key for key, entry in zip(suspects, entries, strict=True) if entry)
+            stale = [
+                k for k, entry in zip(suspects, entries, strict=True) if entry and not entry[1]
+            ]
+            self._unmark_later(since, marks.difference(keys).union(stale))
+        return keys, live, suspects
+
+    # -- writes --------------------------------------------------------------------------------
+
+    async def write(
+        self, items: Sequence[tuple[str, str, float | None]]
+    ) -> list[StorageError | None]:
+        """Store ``(key, text, expires_at)`` items in one round; each item's error or None."""
+        ops: list[Op] = []
+        for key, text, expires_at in items:
+            storage_key = self.prefix + key
+            ops.append(("get", storage_key))  # the previous value: did it have a mark?
+            if expires_at is None:
+                ops.append(("set", storage_key, text))
+            else:
+                ops.append(("set", storage_key, f"{TTL_PREFIX}{expires_at!r}:{text}"))
+                ops.append(("set", self.marks + key, expires_at))
+        results = await self.store.round(ops)
+        since = self.store.shared().version
+        errors: list[StorageError | None] = []
+        unmark: list[str] = []
+        at = 0
+        for key, _, expires_at in items:
+            size = 2 if expires_at is None else 3
+            before, written = results[at], results[at + 1 : at + size]
+            at += size
+            error = next((r for r in written if isinstance(r, StorageError)), None)
+            errors.append(error)
+            if error is None and expires_at is None and _framed(before):
+                unmark.append(key)
+        self._unmark_later(since, unmark)
+        return errors
+
+    async def remove(self, keys: Sequence[str]) -> list[bool]:
+        """Remove ``keys`` in one round (each read in the same round); whether each was
+        stored and live. Raises the first error once all have answered."""
+        ops: list[Op] = []
+        for key in keys:
+            ops += [("get", self.prefix + key), ("remove", self.prefix + key)]
+        results = await self.store.round(ops)
+        since = self.store.shared().version
+        raise_first(results)
+        now = self.clock()
+        existed = [before is not None and not _expired(before, now) for before in results[::2]]
+        self._unmark_later(
+            since, [k for k, r in zip(keys, results[::2], strict=True) if _framed(r)]
+        )
+        return existed
+
+    async def clear(self) -> tuple[list[str], StorageError | None]:
+        """Remove every key and mark of the namespace: two rounds (one when cached). Returns
+        the keys removed and the first error, if any."""
+        listed, marked = await self.store.round([("keys", self.prefix), ("keys", self.marks)])
+        raise_first((listed, marked))
+        results = await self.store.round([("remove", key) for key in [*listed, *marked]])
+        removed = [
+            key[len(self.prefix) :]
+            for key, result in zip(listed, results[: len(listed)], strict=True)
+            if not isinstance(result, StorageError)
+        ]
+        return removed, next((r for r in results if isinstance(r, StorageError)), None)
+
+    async def purge(self) -> list[str]:
+        """Remove every expired key now; return them."""
+        _, live, suspects = await self._scan()
+        expired = [key for key in suspects if key not in live]
+        if not expired:
+            return []
+        async with self.store.locked(self.prefix + key for key in expired):
+            # Read again under the locks: a write may have landed since the scan.
+            raws = await self.store.round([("get", self.prefix + key) for key in expired])
+            raise_first(raws)
+            now = self.clock()
+            gone = [key for key, raw in zip(expired, raws, strict=True) if _expired(raw, now)]
+            raise_first(await self.store.round(self._removals(gone)))
+        self._on_expired(gone)
+        return gone
+
+    # -- clean-ups -----------------------------------------------------------------------------
+
+    def _removals(self, keys: Sequence[str]) -> list[Op]:
+        return [
+            op
+            for key in keys
+            for op in (("remove", self.prefix + key), ("remove", self.marks + key))
+        ]
+
+    def _expired(self, keys: list[str]) -> Callable[[list[Any]], None]:
+        def then(results: list[Any]) -> None:
+            self._on_expired(
+                [
+                    k
+                    for k, r in zip(keys, results[::2], strict=True)
+                    if not isinstance(r, StorageError)
+                ]
+            )
+
+        return then
+
+    def _unmark_later(self, since: int, keys: Sequence[str] | set[str]) -> None:
+        if keys:
+            self.store.later(since, [("remove", self.marks + key) for key in keys], _ignore)
+
+
+def _expired(raw: RawValue | None, now: float) -> bool:
+    expires_at = None if raw is None else Records.unseal(raw)[1]
+    return expires_at is not None and expires_at <= now
+
+
+def _framed(raw: object) -> bool:
+    return isinstance(raw, str) and raw.startswith(TTL_PREFIX)
+
+
+def _ignore(results: list[Any]) -> None:
+    pass
