@@ -17,11 +17,6 @@ from flet_storage import (
 from flet_storage.backends import RawValue
 
 
-@pytest.fixture
-def backend() -> MemoryBackend:
-    return MemoryBackend()
-
-
 async def test_get_many_returns_stored_keys_only(backend: MemoryBackend) -> None:
     storage = FletStorage("app", backend=backend)
     await storage.set("a", {1, 2})

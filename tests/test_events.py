@@ -10,11 +10,6 @@ import pytest
 from flet_storage import FletStorage, MemoryBackend, StorageEvent
 
 
-@pytest.fixture
-def backend() -> MemoryBackend:
-    return MemoryBackend()
-
-
 async def test_namespace_listener_sees_set_remove_and_clear(backend: MemoryBackend) -> None:
     storage = FletStorage("app", backend=backend)
     events: list[StorageEvent] = []

@@ -23,16 +23,6 @@ from flet_storage import (
 from flet_storage.backends import RawValue
 
 
-@pytest.fixture
-def backend() -> MemoryBackend:
-    return MemoryBackend()
-
-
-@pytest.fixture
-def storage(backend: MemoryBackend) -> FletStorage:
-    return FletStorage("app", backend=backend)
-
-
 async def test_set_get_round_trip_under_namespaced_key(
     storage: FletStorage, backend: MemoryBackend
 ) -> None:
