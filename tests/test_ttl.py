@@ -9,6 +9,7 @@ import pytest
 from conftest import FakeClock
 
 from flet_storage import FletStorage, KeyNotFoundError, MemoryBackend, StorageEvent
+from flet_storage.testing import Call, ScriptedBackend
 
 
 @pytest.fixture(params=[False, True], ids=["uncached", "cached"])
@@ -124,11 +125,28 @@ async def test_ttl_must_be_finite(storage: FletStorage, ttl: float) -> None:
 
 
 async def test_expiry_never_removes_a_value_written_meanwhile(clock: FakeClock) -> None:
-    backend = MemoryBackend(latency=0.005)
+    read, written = asyncio.Event(), asyncio.Event()
+
+    async def slow_read(call: Call) -> object:
+        result = await call.proceed()
+        if call.method == "get" and not read.is_set():
+            read.set()
+            await written.wait()  # the read's answer arrives after the set below
+        if call.method == "set":
+            written.set()
+        return result
+
+    backend = ScriptedBackend()
     storage = FletStorage("app", backend=backend, clock=clock)
     await storage.set("k", "old", ttl=1)
     clock.advance(2)
+    backend.handler = slow_read
+
+    async def set_after_the_read() -> bool:
+        await read.wait()
+        return await storage.set("k", "new")
+
     # The read sees the expired value; a set lands before the read's removal.
-    got, stored = await asyncio.gather(storage.get_or_default("k"), storage.set("k", "new"))
+    got, stored = await asyncio.gather(storage.get_or_default("k"), set_after_the_read())
     assert (got, stored) == (None, True)
     assert await storage.get("k") == "new"

@@ -75,7 +75,6 @@ async def test_concurrent_migrations_run_each_step_once(storage: FletStorage) ->
     ran: list[int] = []
 
     async def step(s: FletStorage) -> None:
-        await asyncio.sleep(0.001)
         ran.append(2)
 
     await asyncio.gather(storage.migrate({2: step}), storage.migrate({2: step}))
