@@ -175,3 +175,13 @@ def test_module_docstring_example_runs() -> None:
     code = textwrap.dedent("\n".join(block))
     assert "asyncio.run(main())" in code
     exec(compile(code, "<testing docstring>", "exec"), {})
+
+
+def test_public_names() -> None:
+    assert flet_storage.testing.__all__ == [
+        "CONTRACT",
+        "BackendContract",
+        "Call",
+        "Handler",
+        "ScriptedBackend",
+    ]

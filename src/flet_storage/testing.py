@@ -218,8 +218,9 @@ class ScriptedBackend:
     ``latency`` is awaited when a call proceeds. ``scope``, if given, is what ``scope()``
     answers (see :class:`~flet_storage.Backend`): e.g. ``weakref.ref(page)``.
 
-    ``log`` holds every call in the order received and ``calls`` counts them per method,
-    ``on_timeout`` included (FletStorage calls it when a call got no answer).
+    ``log`` holds every call in the order received, and ``calls`` counts them per method
+    like ``MemoryBackend.calls`` (``store.calls`` counts only those that proceeded);
+    ``calls["on_timeout"]`` counts how often FletStorage reported a call unanswered.
     """
 
     def __init__(
@@ -276,7 +277,9 @@ class ScriptedBackend:
         return cast(bool, await self._handle(Call("clear", "", None, self.store.clear)))
 
     def scope(self) -> object:
+        """The ``scope`` given, called; else this backend (as if it had no ``scope()``)."""
         return self if self._scope is None else self._scope()
 
     def on_timeout(self) -> None:
+        """FletStorage's notice that a call got no answer: counted, nothing else."""
         self.calls["on_timeout"] += 1
