@@ -14,12 +14,7 @@ from flet_storage import (
     StorageTimeoutError,
     UnsupportedValueError,
 )
-from flet_storage.backends import RawValue
-
-
-@pytest.fixture
-def backend() -> MemoryBackend:
-    return MemoryBackend()
+from flet_storage.testing import Call, ScriptedBackend
 
 
 async def test_get_many_returns_stored_keys_only(backend: MemoryBackend) -> None:
@@ -48,17 +43,15 @@ async def test_set_many_validates_keys_before_writing(backend: MemoryBackend) ->
     assert backend.data == {}
 
 
-class _FlakySet(MemoryBackend):
+async def _stuck_set(call: Call) -> object:
     """`set` of one key never answers; the others land."""
-
-    async def set(self, key: str, value: RawValue) -> bool:
-        if key.endswith(".stuck"):
-            await asyncio.Event().wait()
-        return await super().set(key, value)
+    if call.method == "set" and call.key.endswith(".stuck"):
+        await asyncio.Event().wait()
+    return await call.proceed()
 
 
 async def test_set_many_partial_failure_raises_after_all_writes_finish() -> None:
-    backend = _FlakySet()
+    backend = ScriptedBackend(_stuck_set)
     storage = FletStorage("app", backend=backend, timeout=0.05)
     tasks_before = asyncio.all_tasks()
     with pytest.raises(StorageTimeoutError, match=r"set\('stuck'\)"):
@@ -132,8 +125,8 @@ async def test_cache_is_stale_for_writes_made_elsewhere_until_refresh(
     assert await storage.get("k") == 2
 
 
-async def test_failed_write_drops_the_cache(backend: MemoryBackend) -> None:
-    flaky = _FlakySet()
+async def test_failed_write_drops_the_cache() -> None:
+    flaky = ScriptedBackend(_stuck_set)
     storage = FletStorage("app", backend=flaky, cache=True, timeout=0.05)
     await storage.set("k", 1)
     assert await storage.get("k") == 1  # loads the cache
@@ -143,31 +136,38 @@ async def test_failed_write_drops_the_cache(backend: MemoryBackend) -> None:
     assert await storage.get("k") == 3  # reloaded: the failure left the cache unknown
 
 
-class _SlowLoad(MemoryBackend):
-    """Reading `*.slow` takes 50 ms, so a cache load stays open while other calls land;
-    writing `*.bad` fails at once."""
+class _HeldLoad:
+    """A backend whose read of `slow` is held until :meth:`mid_load` has run its call, so a
+    cache load stays open while other calls land; writing `*.bad` fails at once."""
 
-    async def get(self, key: str) -> RawValue | None:
-        if key.endswith(".slow"):
-            await asyncio.sleep(0.05)
-        return await super().get(key)
+    def __init__(self) -> None:
+        self.read_k, self.release = asyncio.Event(), asyncio.Event()
+        self.backend = ScriptedBackend(self.handle, data={"app.k": '"old"', "app.slow": "1"})
 
-    async def set(self, key: str, value: RawValue) -> bool:
-        if key.endswith(".bad"):
+    async def handle(self, call: Call) -> object:
+        if call.method == "set" and call.key.endswith(".bad"):
             raise RuntimeError("boom")
-        return await super().set(key, value)
+        if call.key == "app.slow":
+            await self.release.wait()
+        result = await call.proceed()
+        if call.key == "app.k":
+            self.read_k.set()
+        return result
 
-
-async def _mid_load(call: Awaitable[object]) -> object:
-    await asyncio.sleep(0.01)  # the load has read "k" and waits for "slow"
-    return await call
+    async def mid_load(self, call: Awaitable[object]) -> object:
+        await self.read_k.wait()  # the load has read "k" and waits for "slow"
+        try:
+            return await call
+        finally:
+            self.release.set()
 
 
 async def test_a_write_during_the_cache_load_is_not_hidden_by_it() -> None:
-    backend = _SlowLoad({"app.k": '"old"', "app.slow": "1"})
+    held = _HeldLoad()
+    backend = held.backend
     cached = FletStorage("app", backend=backend, cache=True)
     writer = FletStorage("app", backend=backend)
-    await asyncio.gather(cached.get("slow"), _mid_load(writer.set("k", "new")))
+    await asyncio.gather(cached.get("slow"), held.mid_load(writer.set("k", "new")))
     assert await cached.get("k") == "new"
     # The load that raced the write is dropped (get("slow") then read the backend), and
     # the next read loads again: 2 loads of 2 get_keys each.
@@ -175,11 +175,12 @@ async def test_a_write_during_the_cache_load_is_not_hidden_by_it() -> None:
 
 
 async def test_a_failed_write_during_the_cache_load_spoils_it() -> None:
-    backend = _SlowLoad({"app.k": '"old"', "app.slow": "1"})
+    held = _HeldLoad()
+    backend = held.backend
     cached = FletStorage("app", backend=backend, cache=True)
     writer = FletStorage("app", backend=backend)  # e.g. another handler, same page
     _, failed = await asyncio.gather(
-        cached.get("slow"), _mid_load(writer.set("bad", 1)), return_exceptions=True
+        cached.get("slow"), held.mid_load(writer.set("bad", 1)), return_exceptions=True
     )
     assert isinstance(failed, BackendError)
     backend.data["app.k"] = '"changed elsewhere"'

@@ -5,57 +5,30 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import pytest
 
 from flet_storage import FletStorage, MemoryBackend, StorageTimeoutError
 from flet_storage.backends import RawValue
+from flet_storage.testing import Call, ScriptedBackend
 
 
-class Rounds:
-    """Wraps a backend and counts rounds: times the calls in flight go from 0 to 1 or more
-    (calls sent together, pipelined, are one round trip)."""
+class Rounds(ScriptedBackend):
+    """Counts rounds: times the calls in flight go from none to some (calls sent
+    together, pipelined, are one round trip). Each call takes ``latency`` seconds."""
 
-    def __init__(self, inner: MemoryBackend) -> None:
-        self.inner = inner
+    def __init__(self) -> None:
+        super().__init__(self._count, latency=0.001)
         self.rounds = 0
-        self.calls = 0
         self._in_flight = 0
 
-    async def _call(self, call: Awaitable[Any]) -> Any:
-        if not self._in_flight:
-            self.rounds += 1
+    async def _count(self, call: Call) -> object:
+        self.rounds += not self._in_flight
         self._in_flight += 1
-        self.calls += 1
         try:
-            return await call
+            return await call.proceed()
         finally:
             self._in_flight -= 1
-
-    async def set(self, key: str, value: RawValue) -> bool:
-        result: bool = await self._call(self.inner.set(key, value))
-        return result
-
-    async def get(self, key: str) -> RawValue | None:
-        result: RawValue | None = await self._call(self.inner.get(key))
-        return result
-
-    async def contains_key(self, key: str) -> bool:
-        result: bool = await self._call(self.inner.contains_key(key))
-        return result
-
-    async def remove(self, key: str) -> bool:
-        result: bool = await self._call(self.inner.remove(key))
-        return result
-
-    async def get_keys(self, key_prefix: str) -> list[str]:
-        result: list[str] = await self._call(self.inner.get_keys(key_prefix))
-        return result
-
-    async def clear(self) -> bool:
-        result: bool = await self._call(self.inner.clear())
-        return result
 
     async def count(self, op: Awaitable[object]) -> int:
         before = self.rounds
@@ -65,7 +38,7 @@ class Rounds:
 
 @pytest.fixture
 def rounds() -> Rounds:
-    return Rounds(MemoryBackend(latency=0.001))
+    return Rounds()
 
 
 Op = Callable[[FletStorage], Awaitable[object]]
@@ -97,7 +70,7 @@ async def test_remove_reports_existence_read_in_the_same_round(rounds: Rounds) -
     await storage.set("a", 1)
     assert await storage.remove("a") is True
     assert await storage.remove("a") is False
-    assert "app.a" not in rounds.inner.data
+    assert "app.a" not in rounds.data
 
 
 async def test_get_keys_reads_only_values_that_may_have_expired(rounds: Rounds) -> None:
@@ -105,9 +78,9 @@ async def test_get_keys_reads_only_values_that_may_have_expired(rounds: Rounds) 
     storage = FletStorage("app", backend=rounds, clock=lambda: now[0])
     await storage.set_many({f"k{i}": i for i in range(10)})
     await storage.set("t", "short-lived", ttl=5)
-    gets = rounds.inner.calls["get"]
+    gets = rounds.calls["get"]
     assert await rounds.count(storage.get_keys()) == 2  # list, then read the one marked
-    assert rounds.inner.calls["get"] - gets == 1
+    assert rounds.calls["get"] - gets == 1
     now[0] += 10
     assert sorted(await storage.get_keys()) == sorted(f"k{i}" for i in range(10))
 
@@ -117,11 +90,11 @@ async def test_clear_is_two_rounds_and_one_with_the_cache(rounds: Rounds) -> Non
     await storage.set_many({"a": 1, "b": 2})
     await storage.set("t", 1, ttl=60)
     assert await rounds.count(storage.clear()) == 2
-    assert rounds.inner.data == {}
+    assert rounds.data == {}
     cached = FletStorage("app", backend=rounds, cache=True)
     await cached.set_many({"a": 1, "b": 2})
     assert await rounds.count(cached.clear()) == 1
-    assert rounds.inner.data == {}
+    assert rounds.data == {}
 
 
 async def test_cached_reads_make_no_round_trip(rounds: Rounds) -> None:
@@ -137,28 +110,27 @@ async def test_update_reads_then_writes(rounds: Rounds) -> None:
     assert await rounds.count(storage.increment("n")) == 2
 
 
-class OneAtATime(MemoryBackend):
-    """A live client that answers one call at a time, ``pace`` seconds each."""
+def one_at_a_time(pace: float, answers: int | None = None) -> ScriptedBackend:
+    """A live client answering one call at a time, ``pace`` seconds each; after
+    ``answers`` answers (if given) it never answers again."""
+    turn = asyncio.Lock()
+    left = [answers]
 
-    def __init__(self, pace: float, answers: int | None = None) -> None:
-        super().__init__()
-        self.pace = pace
-        self.answers = answers  # after this many, it never answers again
-        self._turn = asyncio.Lock()
-
-    async def _round_trip(self, method: str) -> None:
-        async with self._turn:
-            if self.answers is not None:
-                if not self.answers:
+    async def handler(call: Call) -> object:
+        async with turn:
+            if left[0] is not None:
+                if not left[0]:
                     await asyncio.Event().wait()  # gone
-                self.answers -= 1
-            await asyncio.sleep(self.pace)
-        await super()._round_trip(method)
+                left[0] -= 1
+            await asyncio.sleep(pace)
+        return await call.proceed()
+
+    return ScriptedBackend(handler)
 
 
 async def test_a_batch_of_any_size_completes_on_a_live_client() -> None:
     # 20k calls at about 1 ms each take twice the default timeout (10 s) in all.
-    backend = OneAtATime(pace=0.001)
+    backend = one_at_a_time(pace=0.001)
     storage = FletStorage("app", backend=backend)
     keys = [f"k{i}" for i in range(20_000)]
     backend.data.update({f"app.{key}": "1" for key in keys})
@@ -170,22 +142,23 @@ async def test_a_batch_of_any_size_completes_on_a_live_client() -> None:
     [
         lambda s: s.get_keys(),
         lambda s: s.clear(),
-        lambda s: s.set_many({f"k{i}": i for i in range(400)}),
-        lambda s: s.remove_many([f"k{i}" for i in range(400)]),
+        lambda s: s.set_many({f"k{i}": i for i in range(2000)}),
+        lambda s: s.remove_many([f"k{i}" for i in range(2000)]),
     ],
     ids=["get_keys", "clear", "set_many", "remove_many"],
 )
 async def test_every_batch_outlasts_its_timeout_while_answers_come(op: Op) -> None:
-    backend = OneAtATime(pace=0.001)
+    backend = one_at_a_time(pace=0.001)
     now = [1000.0]
-    storage = FletStorage("app", backend=backend, timeout=0.1, clock=lambda: now[0])
-    backend.data.update({f"app.k{i}": "1" for i in range(400)})
-    await storage.set_many({f"t{i}": i for i in range(200)}, ttl=60)  # get_keys reads these
-    await op(storage)  # 600+ calls at ~1 ms: several timeouts of work
+    storage = FletStorage("app", backend=backend, timeout=0.5, clock=lambda: now[0])
+    backend.data.update({f"app.k{i}": "1" for i in range(2000)})
+    backend.data.update({f"app.t{i}": f"fst:2000.0:{i}" for i in range(1000)})
+    backend.data.update({f"flet_storage:ttl:app.t{i}": 2000.0 for i in range(1000)})
+    await op(storage)  # 1000 to 3000 calls at ~1 ms each: several timeouts of work
 
 
 async def test_a_client_that_stops_answering_mid_batch_times_out() -> None:
-    backend = OneAtATime(pace=0.001, answers=50)
+    backend = one_at_a_time(pace=0.001, answers=50)
     storage = FletStorage("app", backend=backend, timeout=0.1)
     tasks_before = asyncio.all_tasks()
     with pytest.raises(StorageTimeoutError, match="get"):
@@ -234,11 +207,7 @@ async def test_a_backend_with_slots_works_and_shares_state() -> None:
 
 
 async def test_a_scope_that_is_a_str_works() -> None:
-    class ByName(MemoryBackend):
-        def scope(self) -> object:
-            return "tenant-1"
-
-    storage = FletStorage("app", backend=ByName())
+    storage = FletStorage("app", backend=ScriptedBackend(scope=lambda: "tenant-1"))
     await storage.set("k", 1)
     assert await storage.get("k") == 1
 

@@ -10,11 +10,6 @@ import pytest
 from flet_storage import FletStorage, MemoryBackend, StorageEvent
 
 
-@pytest.fixture
-def backend() -> MemoryBackend:
-    return MemoryBackend()
-
-
 async def test_namespace_listener_sees_set_remove_and_clear(backend: MemoryBackend) -> None:
     storage = FletStorage("app", backend=backend)
     events: list[StorageEvent] = []
@@ -100,7 +95,10 @@ async def test_failing_listeners_never_break_the_write(
     def sync_boom(event: StorageEvent) -> None:
         raise RuntimeError("sync listener bug")
 
+    ran = asyncio.Event()
+
     async def async_boom(event: StorageEvent) -> None:
+        ran.set()
         raise RuntimeError("async listener bug")
 
     later: list[StorageEvent] = []
@@ -109,7 +107,7 @@ async def test_failing_listeners_never_break_the_write(
     storage.subscribe(later.append)
     with caplog.at_level(logging.ERROR, logger="flet_storage"):
         assert await storage.set("secret", "hunter2") is True
-        await asyncio.sleep(0.01)  # let the async listener run
+        await asyncio.wait_for(ran.wait(), 1)  # it ran, and was logged as it raised
     assert await storage.get("secret") == "hunter2"
     assert len(later) == 1
     assert len(caplog.records) == 2

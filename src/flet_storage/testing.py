@@ -14,17 +14,54 @@ Each check is also a plain coroutine function in :data:`CONTRACT` (``await check
 so it can run where pytest fixtures cannot reach, e.g. on a live Flet page.
 
 App tests need no helper: ``FletStorage("my_app", backend=MemoryBackend())``.
+
+To script what the store answers (errors, hangs, writes that land and then fail, calls held
+until the test lets them through), use :class:`ScriptedBackend`: a :class:`MemoryBackend`
+that hands every call to a ``handler`` first::
+
+    import asyncio
+
+    from flet_storage import BackendError, FletStorage
+    from flet_storage.testing import Call, ScriptedBackend
+
+    async def main() -> None:
+        lost = asyncio.Event()
+
+        async def handler(call: Call) -> object:
+            if call.method == "set" and call.key == "app.note" and lost.is_set():
+                raise RuntimeError("connection lost")  # fault injection
+            return await call.proceed()  # what MemoryBackend answers
+
+        backend = ScriptedBackend(handler)
+        storage = FletStorage("app", backend=backend)
+        await storage.set("note", "draft")
+        lost.set()
+        try:
+            await storage.set("note", "final")
+        except BackendError:
+            pass
+        assert await storage.get("note") == "draft"
+        assert ("set", "app.note") in [(call.method, call.key) for call in backend.log]
+
+    asyncio.run(main())
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
+from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Literal, TypeAlias, cast
 
 import pytest
 
 from ._storage import FletStorage
-from .backends import Backend, RawValue
+from .backends import Backend, BaseBackend, MemoryBackend, RawValue
+
+__all__ = ["CONTRACT", "BackendContract", "Call", "Handler", "ScriptedBackend", "settle"]
 
 
 async def settle(storage: FletStorage) -> None:
@@ -35,8 +72,6 @@ async def settle(storage: FletStorage) -> None:
     """
     await storage._records.store.settle()
 
-
-__all__ = ["CONTRACT", "BackendContract", "settle"]
 
 # Checks use keys under this prefix and never touch others, except check_clear.
 _P = "contract."
@@ -156,3 +191,106 @@ class BackendContract:
         self, backend: Backend, check: Callable[[Backend], Awaitable[None]]
     ) -> None:
         await check(backend)
+
+
+# -- fault injection -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call a :class:`ScriptedBackend` received."""
+
+    method: Literal["set", "get", "contains_key", "remove", "get_keys", "clear"]
+    key: str
+    """The key; for ``get_keys`` the prefix; ``""`` for ``clear``."""
+    value: RawValue | None
+    """The value ``set`` was given (lists copied); None for the other methods."""
+    proceed: Callable[[], Awaitable[RawValue | None]] = field(repr=False, compare=False)
+    """``await call.proceed()`` performs the call on the in-memory store and returns its
+    answer (or raises what it raises); the handler may do so once, twice, or never."""
+
+
+Handler: TypeAlias = Callable[[Call], object]
+"""Answers a :class:`Call`: returns the caller's result, or an awaitable of it, or raises."""
+
+
+class ScriptedBackend(BaseBackend):
+    """A :class:`MemoryBackend` whose every call goes through ``handler(call)`` first.
+
+    The handler's result (awaited if awaitable) is what the caller gets, unchecked; what it
+    raises, the caller gets. It may ``await call.proceed()`` to let the store answer, raise
+    instead (a fault), await an :class:`asyncio.Event` first (a hang, or a call held until
+    the test lets it through), or proceed and then raise (a write that was applied although
+    the caller saw an error). No handler (the default, or ``handler = None`` later): every
+    call proceeds, and the backend behaves exactly like the store. ``handler`` may be
+    replaced at any time, e.g. to break the backend once test data is in place.
+
+    ``data``, ``quota`` and ``latency`` configure the store (see :class:`MemoryBackend`);
+    ``latency`` is awaited when a call proceeds. ``scope``, if given, is what ``scope()``
+    answers (see :class:`~flet_storage.Backend`): e.g. ``weakref.ref(page)``.
+
+    ``log`` holds every call in the order received, and ``calls`` counts them per method
+    like ``MemoryBackend.calls`` (``store.calls`` counts only those that proceeded);
+    ``calls["on_timeout"]`` counts how often FletStorage reported a call unanswered.
+    """
+
+    def __init__(
+        self,
+        handler: Handler | None = None,
+        *,
+        data: dict[str, RawValue] | None = None,
+        quota: int | None = None,
+        latency: float = 0.0,
+        scope: Callable[[], object] | None = None,
+    ) -> None:
+        self.handler = handler
+        self.store = MemoryBackend(data, latency=latency, quota=quota)
+        self.log: list[Call] = []
+        self.calls: Counter[str] = Counter()
+        self._scope = scope
+
+    @property
+    def data(self) -> dict[str, RawValue]:
+        """The store's contents (``store.data``), to read or change behind the backend."""
+        return self.store.data
+
+    async def _handle(self, call: Call) -> object:
+        self.log.append(call)
+        self.calls[call.method] += 1
+        if self.handler is None:
+            return await call.proceed()
+        result = self.handler(call)
+        return await result if inspect.isawaitable(result) else result
+
+    async def set(self, key: str, value: RawValue) -> bool:
+        if isinstance(value, list):
+            value = list(value)
+        store_set = partial(self.store.set, key, value)
+        return cast(bool, await self._handle(Call("set", key, value, store_set)))
+
+    async def get(self, key: str) -> RawValue | None:
+        store_get = partial(self.store.get, key)
+        return cast("RawValue | None", await self._handle(Call("get", key, None, store_get)))
+
+    async def contains_key(self, key: str) -> bool:
+        store_contains = partial(self.store.contains_key, key)
+        return cast(bool, await self._handle(Call("contains_key", key, None, store_contains)))
+
+    async def remove(self, key: str) -> bool:
+        store_remove = partial(self.store.remove, key)
+        return cast(bool, await self._handle(Call("remove", key, None, store_remove)))
+
+    async def get_keys(self, key_prefix: str) -> list[str]:
+        store_keys = partial(self.store.get_keys, key_prefix)
+        return cast("list[str]", await self._handle(Call("get_keys", key_prefix, None, store_keys)))
+
+    async def clear(self) -> bool:
+        return cast(bool, await self._handle(Call("clear", "", None, self.store.clear)))
+
+    def scope(self) -> object:
+        """The ``scope`` given, called; else this backend (the default)."""
+        return self if self._scope is None else self._scope()
+
+    def on_timeout(self) -> None:
+        """FletStorage's notice that a call got no answer: counted, nothing else."""
+        self.calls["on_timeout"] += 1
