@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import statistics
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -100,7 +101,8 @@ class Reps:
 class Row:
     op: str
     who: str
-    ms_per_op: float
+    ms_per_op: float  # the median: on a shared, noisy machine the mean follows the outliers
+    mean_ms: float
     calls_per_op: float
     rounds_per_op: float
     n: int
@@ -121,12 +123,12 @@ class Contender:
 
 
 async def _compare(env: Env, op: str, contenders: list[Contender], n: int, turns: int) -> list[Row]:
-    """Time ``n`` runs of each contender's ``fn``, each alone (its ``setup`` before it,
+    """Time ``n`` runs of each contender's ``fn``, each on its own (its ``setup`` before it,
     outside the clock and the counts), taking turns (each turn starting with the next
     contender) so that drift and position effects (a client warming up, a noisy neighbour,
     garbage collection) hit every contender alike."""
     counter = env.counter
-    spent = {c.who: 0.0 for c in contenders}
+    spent: dict[str, list[float]] = {c.who: [] for c in contenders}
     calls = dict.fromkeys(spent, 0)
     rounds = dict.fromkeys(spent, 0)
     for c in contenders:  # first-use costs (service registration, ...) are not per op
@@ -144,12 +146,20 @@ async def _compare(env: Env, op: str, contenders: list[Contender], n: int, turns
                 calls0, rounds0 = counter.calls, counter.rounds
                 start = time.perf_counter()
                 await c.fn()
-                spent[c.who] += time.perf_counter() - start
+                spent[c.who].append(time.perf_counter() - start)
                 calls[c.who] += counter.calls - calls0
                 rounds[c.who] += counter.rounds - rounds0
     runs = turns * per_turn
     return [
-        Row(op, c.who, spent[c.who] * 1000 / runs, calls[c.who] / runs, rounds[c.who] / runs, runs)
+        Row(
+            op,
+            c.who,
+            statistics.median(spent[c.who]) * 1000,
+            statistics.fmean(spent[c.who]) * 1000,
+            calls[c.who] / runs,
+            rounds[c.who] / runs,
+            runs,
+        )
         for c in contenders
     ]
 
