@@ -502,15 +502,25 @@ class Profile:
         self.browser._profiles.append(self)
 
     async def open(
-        self, server: FletServer, token: str | None = None, *, timeout: float = DEFAULT_TIMEOUT
+        self,
+        server: FletServer,
+        token: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        base_url: str | None = None,
     ) -> Client:
-        """Open a tab on ``server`` with a new (or the given) token; wait for its session."""
+        """Open a tab on ``server`` with a new (or the given) token; wait for its session.
+
+        ``base_url`` opens the app at another address than ``server.url`` that reaches the
+        same server, e.g. a proxy in front of it (the token is appended as usual).
+        """
         token = token or secrets.token_hex(6)
         sessions = await server.session_count(token)
+        url = server.url_for(token) if base_url is None else f"{base_url}?{TOKEN_PARAM}={token}"
 
         async def goto() -> Any:
             page = await self._context.new_page()
-            await page.goto(server.url_for(token))
+            await page.goto(url)
             return page
 
         pw_page = await self.browser.call(goto, timeout)
