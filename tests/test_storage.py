@@ -279,7 +279,9 @@ async def test_quota_exceeded_becomes_storage_full_error() -> None:
 async def test_backend_refusing_a_write_is_backend_error() -> None:
     refuses = ScriptedBackend(lambda call: False if call.method == "set" else call.proceed())
     storage = FletStorage("app", backend=refuses)
-    with pytest.raises(BackendError, match="did not store key 'k'"):
+    with pytest.raises(
+        BackendError, match=r"set\('k'\) in namespace 'app' failed: the backend did not store it"
+    ):
         await storage.set("k", 1)
 
 

@@ -1,5 +1,5 @@
-"""Backend calls: one at a time or many as one pipelined round, each bounded by a timeout
-on silence, and whatever a backend raises mapped to our errors in :func:`map_error`."""
+"""Backend calls: one at a time or many as one pipelined round, bounded by a timeout on
+silence; and :func:`map_error`, the one place where what a backend raises becomes ours."""
 
 from __future__ import annotations
 
@@ -43,33 +43,23 @@ def map_error(exc: BaseException, what: str, timeout: float | None) -> StorageEr
 
 
 class Calls:
-    """Awaits backend calls for one namespace, with ``timeout`` seconds of silence allowed."""
+    """Awaits backend calls, with ``timeout`` seconds of silence allowed."""
 
-    def __init__(self, app_name: str, timeout: float | None) -> None:
-        self.app_name = app_name
+    def __init__(self, timeout: float | None) -> None:
         self.timeout = timeout
 
-    def describe(self, method: str, key: str) -> str:
-        return f"{method}({key!r}) in namespace {self.app_name!r}"
+    async def one(self, call: Coroutine[Any, Any, T]) -> T:
+        """Await one call; a timeout raises ``TimeoutError``."""
+        if self.timeout is None:
+            return await call
+        if _timeout is None:  # Python 3.10
+            return await asyncio.wait_for(call, self.timeout)
+        async with _timeout(self.timeout):  # no task per call, unlike wait_for
+            return await call
 
-    async def one(self, method: str, key: str, call: Coroutine[Any, Any, T]) -> T:
-        """Await one call; raise its mapped error."""
-        try:
-            if self.timeout is None:
-                return await call
-            if _timeout is None:  # Python 3.10
-                return await asyncio.wait_for(call, self.timeout)
-            async with _timeout(self.timeout):  # no task per call, unlike wait_for
-                return await call
-        except Exception as exc:
-            error = map_error(exc, self.describe(method, key), self.timeout)
-            raise error from error.__cause__
-
-    async def round(
-        self, labels: Sequence[tuple[str, str]], calls: Sequence[Coroutine[Any, Any, Any]]
-    ) -> list[Any]:
-        """Send every call at once (one pipelined round) and return each one's result or
-        mapped :class:`StorageError`, in order. ``labels`` are ``(method, key)`` pairs.
+    async def round(self, calls: Sequence[Coroutine[Any, Any, Any]]) -> list[Any]:
+        """Send every call at once (one pipelined round); return each one's result or
+        exception (``TimeoutError`` for a call cut short), in order.
 
         The timeout bounds silence, not work: it ends the round only when no call has
         finished for ``timeout`` seconds, so a batch of any size completes on a live client
@@ -83,32 +73,49 @@ class Calls:
         tasks = [loop.create_task(call) for call in calls]
         left = len(tasks)
         last_answer = loop.time()
-        all_done = loop.create_future()
+        over = loop.create_future()  # every call answered, or silence for a whole timeout
 
         def answered(_: object) -> None:
             nonlocal left, last_answer
             left -= 1
             last_answer = loop.time()
-            if not left and not all_done.done():
-                all_done.set_result(None)
+            if not left and not over.done():
+                over.set_result(None)
+
+        watchdog: asyncio.TimerHandle | None = None
+
+        def watch(timeout: float) -> None:
+            nonlocal watchdog
+            silence = loop.time() - last_answer
+            if silence >= timeout:
+                if not over.done():
+                    over.set_result(None)
+            else:
+                watchdog = loop.call_later(timeout - silence, watch, timeout)
 
         for task in tasks:
             task.add_done_callback(answered)
+        watchdog = (
+            None if self.timeout is None else loop.call_later(self.timeout, watch, self.timeout)
+        )
         try:
-            while not all_done.done():
-                wait = None if self.timeout is None else last_answer + self.timeout - loop.time()
-                if wait is not None and wait <= 0:
-                    break  # silence for a whole timeout
-                await asyncio.wait([all_done], timeout=wait)
-        finally:
+            await over
+        except BaseException:  # cancelled: no call is left running
+            if watchdog is not None:
+                watchdog.cancel()
+            await _settle(tasks)
+            raise
+        if watchdog is not None:
+            watchdog.cancel()
+        if left:  # silence: the calls still running are cut short
             await _settle(tasks)
         results: list[Any] = []
-        for (method, key), task in zip(labels, tasks, strict=True):
+        for task in tasks:  # every failure read, so asyncio never logs one (with data)
             exc = asyncio.TimeoutError() if task.cancelled() else task.exception()
             if exc is None:
                 results.append(task.result())
             elif isinstance(exc, Exception):
-                results.append(map_error(exc, self.describe(method, key), self.timeout))
+                results.append(exc)
             else:  # KeyboardInterrupt, SystemExit
                 raise exc
         return results

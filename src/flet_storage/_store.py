@@ -31,8 +31,8 @@ from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
-from ._calls import Calls
-from ._errors import BackendError, StorageError, StorageFullError, StorageTimeoutError
+from ._calls import Calls, map_error
+from ._errors import StorageError, StorageFullError, StorageTimeoutError
 from ._events import Listeners
 from ._locks import KeyLocks
 from .backends import Backend, BaseBackend, RawValue
@@ -92,16 +92,22 @@ class Store:
         self.app_name = app_name
         self.prefixes = prefixes
         self.cached = cached
-        self.calls = Calls(app_name, timeout)
+        self.calls = Calls(timeout)
         self._hooks = backend if isinstance(backend, BaseBackend) else None
+        # A scope that is the backend itself never changes: look its Shared up once.
+        self._static: Shared | None = None
+        if self._hooks is None or type(self._hooks).scope is BaseBackend.scope:
+            self._static = _shared_state(backend, app_name)
 
     @property
     def timeout(self) -> float | None:
         return self.calls.timeout
 
     def shared(self) -> Shared:
-        scope = self.backend if self._hooks is None else self._hooks.scope()
-        return _shared_state(scope, self.app_name)
+        if self._static is not None:
+            return self._static
+        assert self._hooks is not None
+        return _shared_state(self._hooks.scope(), self.app_name)
 
     def locked(self, keys: Iterable[str]) -> contextlib.AbstractAsyncContextManager[None]:
         """Hold the locks of storage ``keys`` across several rounds."""
@@ -113,7 +119,7 @@ class Store:
         shared = self.shared()
         written = [op[1] for op in ops if op[0] == "set" or op[0] == "remove"]
         if not written:
-            cache = await self._cache(shared)
+            cache = await self._cache(shared) if self.cached else None
             if cache is None:
                 return await self._send(ops)
             return [_from_cache(cache, op) for op in ops]
@@ -127,29 +133,29 @@ class Store:
     async def _write(self, shared: Shared, ops: Sequence[Op]) -> list[Any]:
         # The previous value of each key set: the Flutter web client keeps a write it could
         # not persist (quota) in its in-memory copy (measured), so it is written back.
-        cache = await self._cache(shared)
-        previous: dict[str, Any] = {}
+        cache = await self._cache(shared) if self.cached else None
         if cache is None:
+            # The first read of a key in the round gives its previous value; a key set
+            # without one is read first.
             read = {op[1] for op in ops if op[0] == "get"}
-            extra: list[Op] = [("get", key) for key in _set_keys(ops) if key not in read]
-            sent = [*extra, *ops]
+            extra: list[Op] = [("get", op[1]) for op in ops if op[0] == "set" and op[1] not in read]
+            sent = [*extra, *ops] if extra else ops
             answers = await self._send(sent)
+            previous: dict[str, Any] = {}
             for op, answer in zip(sent, answers, strict=True):
-                if op[0] == "get":
-                    previous.setdefault(op[1], answer)
-            results = answers[len(extra) :]
+                if op[0] == "get" and op[1] not in previous:
+                    previous[op[1]] = answer
+            results = answers[len(extra) :] if extra else answers
         else:
-            previous = {key: cache.get(key) for key in _set_keys(ops)}
+            previous = {op[1]: cache.get(op[1]) for op in ops if op[0] == "set"}
             sent_answers = iter(await self._send([op for op in ops if _writes(op)]))
             results = [next(sent_answers) if _writes(op) else _from_cache(cache, op) for op in ops]
-        shared.version += 1
-        for op in ops:
-            if _writes(op):
-                shared.written[op[1]] = shared.version
+        version = shared.version = shared.version + 1
         for i, op in enumerate(ops):
-            result = results[i]
-            if not _writes(op):
+            if op[0] == "get" or op[0] == "keys":
                 continue
+            shared.written[op[1]] = version
+            result = results[i]
             if isinstance(result, StorageFullError) and not isinstance(
                 before := previous.get(op[1]), StorageError
             ):
@@ -162,10 +168,7 @@ class Store:
                 _note(shared, op[1], op[2])
             else:
                 shared.invalidate()
-                key = self._label(op)[1]
-                results[i] = BackendError(
-                    f"the backend did not store key {key!r} of namespace {self.app_name!r}"
-                )
+                results[i] = self._map(RuntimeError("the backend did not store it"), op)
         return results
 
     async def _restore(self, shared: Shared, key: str, raw: RawValue | None) -> None:
@@ -185,14 +188,14 @@ class Store:
         """Send ``ops`` to the backend as one round; each result or its error, in order."""
         if len(ops) == 1:  # the common case: no task per call
             try:
-                results = [await self.calls.one(*self._label(ops[0]), self._call(ops[0]))]
-            except StorageError as exc:
+                results = [await self.calls.one(self._call(ops[0]))]
+            except Exception as exc:
                 results = [exc]
         else:
-            results = await self.calls.round(
-                [self._label(op) for op in ops], [*map(self._call, ops)]
-            )
+            results = await self.calls.round([*map(self._call, ops)])
         for i, (op, result) in enumerate(zip(ops, results, strict=True)):
+            if isinstance(result, Exception):
+                result = results[i] = self._map(result, op)
             if op[0] == "keys" and isinstance(result, list):
                 # Filter again: a backend that returns more must never leak other keys.
                 results[i] = [key for key in result if key.startswith(op[1])]
@@ -200,13 +203,18 @@ class Store:
                 self._hooks.on_timeout()  # e.g. a reconnected client needs a fresh service
         return results
 
-    def _label(self, op: Op) -> tuple[str, str]:
-        """How errors name a call: the key without its namespace, e.g. ``get('theme')``."""
-        if op[0] == "keys":
-            return "get_keys", op[1]
+    def _map(self, exc: Exception, op: Op) -> StorageError:
+        """``exc`` as our error, naming the call by the key without its namespace, e.g.
+        ``get('theme') in namespace 'app'``."""
+        method: str = op[0]
         key = op[1]
-        prefix = next((p for p in self.prefixes if key.startswith(p)), "")
-        return (op[0] if prefix == self.prefixes[0] else f"{op[0]} mark"), key[len(prefix) :]
+        if method == "keys":
+            method = "get_keys"
+        else:
+            prefix = next((p for p in self.prefixes if key.startswith(p)), "")
+            method = method if prefix == self.prefixes[0] else f"{method} mark"
+            key = key[len(prefix) :]
+        return map_error(exc, f"{method}({key!r}) in namespace {self.app_name!r}", self.timeout)
 
     def _call(self, op: Op) -> Coroutine[Any, Any, Any]:
         if op[0] == "get":
@@ -222,8 +230,6 @@ class Store:
     async def _cache(self, shared: Shared) -> dict[str, RawValue] | None:
         """The namespace's cache, loaded on first use; None when not cached or when a load
         could not be kept (a write landed meanwhile): then the backend is read."""
-        if not self.cached:
-            return None
         generation = None if self._hooks is None else self._hooks.generation()
         if shared.cache is not None and shared.generation is not generation:
             shared.cache = None  # e.g. the page reloaded: its client re-read storage
@@ -296,10 +302,6 @@ def raise_first(results: Iterable[object]) -> None:
 
 def _writes(op: Op) -> bool:
     return op[0] == "set" or op[0] == "remove"
-
-
-def _set_keys(ops: Sequence[Op]) -> list[str]:
-    return list(dict.fromkeys(op[1] for op in ops if op[0] == "set"))
 
 
 def _from_cache(cache: dict[str, RawValue], op: Op) -> Any:
