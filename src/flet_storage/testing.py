@@ -165,6 +165,20 @@ async def check_clear(backend: Backend) -> None:
     assert await backend.get_keys("") == []
 
 
+async def check_hooks(backend: Backend) -> None:
+    """A :class:`BaseBackend`'s hooks: ``scope()`` and ``generation()`` answer the same
+    object while nothing changes, and after ``on_timeout()`` the backend still works. (A
+    backend that is no BaseBackend has no hooks: FletStorage never looks for them.)"""
+    if not isinstance(backend, BaseBackend):
+        return
+    assert backend.scope() is backend.scope()
+    assert backend.generation() is backend.generation()
+    assert backend.on_timeout() is None  # type: ignore[func-returns-value]
+    assert await backend.set(_P + "after_timeout", "x") is True
+    assert await backend.get(_P + "after_timeout") == "x"
+    await backend.remove(_P + "after_timeout")
+
+
 CONTRACT: tuple[Callable[[Backend], Awaitable[None]], ...] = (
     check_get_missing_is_none,
     check_round_trips_every_value_type,
@@ -174,6 +188,7 @@ CONTRACT: tuple[Callable[[Backend], Awaitable[None]], ...] = (
     check_rejects_unsupported_values,
     check_stored_lists_are_not_aliased,
     check_concurrent_calls,
+    check_hooks,
     check_clear,
 )
 """Every contract check, in a safe order (``check_clear`` wipes the whole backend last)."""
