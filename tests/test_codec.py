@@ -86,6 +86,11 @@ def assert_round_trip(value: Any, codec: Codec = CODEC) -> str:
     return text
 
 
+def nans(n: int) -> list[float]:
+    """``n`` distinct NaN objects: a set or dict holds them all (NaN is not equal to itself)."""
+    return [float("nan") for _ in range(n)]
+
+
 # --- strategies ------------------------------------------------------------------------------
 
 MARKER_KEYS = st.sampled_from(["__type__", "values", "$fs", "v", "fs2:", "ext:point", ""])
@@ -165,6 +170,11 @@ hashables = st.recursive(
         | st.lists(inner, max_size=3).map(tuple)
         | st.frozensets(inner, max_size=3)
         | st.builds(Point, inner, inner)
+        | st.builds(
+            lambda n, rest: frozenset([*nans(n), *rest]),
+            st.integers(2, 3),
+            st.frozensets(inner, max_size=2),
+        )
     ),
     max_leaves=8,
 )
@@ -177,6 +187,10 @@ def _containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
         | st.dictionaries(any_text(max_size=4) | MARKER_KEYS, inner, max_size=4)
         | st.dictionaries(hashables, inner, max_size=3)
         | st.sets(hashables, max_size=4)
+        | st.builds(
+            lambda n, rest: {*nans(n), *rest}, st.integers(2, 3), st.sets(hashables, max_size=2)
+        )
+        | st.builds(lambda n, v: dict.fromkeys(nans(n), v), st.integers(2, 3), inner)
         | st.frozensets(hashables, max_size=3)
         | st.builds(lambda tag, v: {"__type__": tag, "values": v}, MARKER_VALUES, inner)
         | st.builds(lambda tag, v: {"$fs": tag, "v": v}, MARKER_VALUES, inner)
@@ -226,6 +240,7 @@ EXAMPLES = [
     'fs2:{"$fs":"tuple","v":[1]}',
     "\ud800 lone surrogate",
     "\ud800\udfff",
+    {float("nan"), float("nan")},
     [],
     (),
     (1, "a", (2.5,)),
@@ -383,6 +398,37 @@ def test_any_string_round_trips_exactly_wherever_it_sits(value: Any) -> None:
     assert stored.isascii()
     if type(value) is str and not has_split_pair(value):
         assert stored == json.dumps(value)  # as 1.1.x stores it
+
+
+# --- NaN -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        set(nans(2)),
+        frozenset(nans(3)),
+        {"tags": set(nans(2))},
+        [set(nans(2)), frozenset(nans(2))],
+        dict.fromkeys(nans(2), 0),
+        {(nan,) for nan in nans(2)},
+        {frozenset([nan]) for nan in nans(3)},
+        {*nans(2), -0.0, 0.5, float("inf"), float("-inf")},
+        nans(3),
+        tuple(nans(2)),
+        [-0.0, float("inf"), float("-inf"), (-0.0,), {-0.0}],
+    ],
+    ids=repr,
+)
+def test_distinct_nans_in_sets_and_dict_keys_all_come_back(value: Any) -> None:
+    back = CODEC.decode(assert_round_trip(value))
+    assert len(back) == len(value)
+
+
+def test_sets_of_nans_are_plain_json_only_while_1_1_reads_them_back() -> None:
+    assert CODEC.encode({float("nan")}) == '{"__type__": "set", "values": [NaN]}'
+    assert CODEC.encode(set(nans(2))) == 'fs2:{"$fs":"set","v":[NaN,NaN]}'
+    assert len(CODEC.decode('{"__type__": "set", "values": [NaN, NaN]}')) == 1  # as 1.1.x
 
 
 @pytest.mark.parametrize(

@@ -124,11 +124,13 @@ def _nodes(value: Any) -> Iterator[Any]:
 
 
 def misread_by_1_1(value: Any) -> bool:
-    """1.1.x reads a high surrogate code point before a low one as one astral character: such
-    values are not its to store."""
+    """1.1.x reads a high surrogate code point before a low one as one astral character, and
+    any number of distinct NaNs in a set as one: such values are not its to store."""
     for node in _nodes(value):
         pairs = itertools.pairwise(node) if type(node) is str else ()
         if any("\ud800" <= a <= "\udbff" and "\udc00" <= b <= "\udfff" for a, b in pairs):
+            return True
+        if type(node) is set and sum(x != x for x in node) > 1:
             return True
     return False
 
@@ -221,10 +223,12 @@ def test_1_1_conversions_of_tuples_and_nan_read_as_they_did(upstream: ModuleType
         "\U0001f600",
         {"\udc00": ["a\ud83d", "\U0001f600"]},
         {"\udbff"},
+        [float("nan"), float("nan")],
+        {float("nan"), 1.5},
     ],
     ids=ascii,
 )
-def test_lone_surrogates_and_astral_text_are_stored_as_1_1_stores_them(
+def test_lone_surrogates_astral_text_and_nans_1_1_keeps_are_stored_as_it_stores_them(
     upstream: ModuleType, value: Any
 ) -> None:
     pair = Pair(upstream)
@@ -233,3 +237,18 @@ def test_lone_surrogates_and_astral_text_are_stored_as_1_1_stores_them(
     assert pair.stored("new") == pair.stored("old")
     assert canon(pair.run(pair.ours.get("old"))) == canon(value)
     assert canon(pair.run(pair.old.get("new"))) == canon(value)
+
+
+@pytest.mark.parametrize("count", [2, 3])
+def test_sets_of_distinct_nans_round_trip_and_make_1_1_fail_loudly(
+    upstream: ModuleType, count: int
+) -> None:
+    pair = Pair(upstream)
+    pair.run(pair.old.set("old", {float("nan") for _ in range(count)}))
+    assert len(pair.run(pair.ours.get("old"))) == 1  # as 1.1.x reads what it stored
+    value = {"s": {float("nan") for _ in range(count)}}
+    pair.run(pair.ours.set("new", value))
+    assert pair.stored("new").startswith(PREFIX)
+    assert canon(pair.run(pair.ours.get("new"))) == canon(value)
+    with pytest.raises(ValueError, match="Invalid JSON"):
+        pair.run(pair.old.get("new"))

@@ -5,7 +5,7 @@ Two stored forms (``docs/codec.md`` has the format, examples and the collision a
 * **Legacy JSON.** A value flet-storage 1.1.x stores and reads back unchanged (JSON with
   str-keyed dicts, plus sets of JSON scalars, and no dict whose ``"__type__"`` is ``"set"``,
   no str with a high surrogate code point right before a low one, which JSON reads back as
-  one astral character)
+  one astral character, no set of several NaNs, which json reads back as one shared NaN)
   is written byte for byte as 1.1.x writes it: ``json.dumps(value)``, sets as
   ``{"__type__": "set", "values": [...]}``. Text not starting with :data:`PREFIX` is read
   exactly as 1.1.x reads it.
@@ -134,7 +134,11 @@ class Codec:
             raise DecodeError(f"stored data must be a str, not {type(text).__name__}")
         try:
             if text.startswith(PREFIX):
-                return json.loads(text[len(PREFIX) :], object_hook=self._unwrap)
+                # parse_constant: a new float per NaN, as json's own shares one NaN object,
+                # which a set or dict would hold once however many distinct NaNs it had.
+                return json.loads(
+                    text[len(PREFIX) :], object_hook=self._unwrap, parse_constant=float
+                )
             if "__type__" not in text and ("\\" not in text or not _TYPE_ESCAPE.search(text)):
                 return json.loads(text)  # no key can be "__type__": skip the per-dict hook
             return json.loads(text, object_hook=_legacy_hook)
@@ -268,10 +272,13 @@ def _legacy_kind(obj: Any, depth: int) -> int:
     elif t is list:
         items = enumerate(obj)
     elif t is set:
+        nans = 0
         for item in obj:
             if type(item) not in _SCALARS or _legacy_kind(item, depth) != _PLAIN:
                 return 0
-        return _PLAIN | _SETS
+            nans += item != item
+        # 1.1.x reads every NaN as one shared object: a set of distinct NaNs comes back as one.
+        return _PLAIN | _SETS if nans < 2 else 0
     else:
         return 0
     for key, item in items:
