@@ -86,6 +86,11 @@ def assert_round_trip(value: Any, codec: Codec = CODEC) -> str:
     return text
 
 
+def nans(n: int) -> list[float]:
+    """``n`` distinct NaN objects: a set or dict holds them all (NaN is not equal to itself)."""
+    return [float("nan") for _ in range(n)]
+
+
 # --- strategies ------------------------------------------------------------------------------
 
 MARKER_KEYS = st.sampled_from(["__type__", "values", "$fs", "v", "fs2:", "ext:point", ""])
@@ -95,11 +100,44 @@ MARKER_VALUES = st.sampled_from(
         *["fs2:", "fs2:[1]", '{"__type__": "set", "values": [1]}', "$fs"],
     ]
 )
+# Every code point, lone surrogates included. st.text() draws surrogates rarely (2048 of 1.1M
+# code points), so strings are also joined from characters drawn often among surrogates: a high
+# one right before a low one (which JSON escapes exactly as the astral character they would pair
+# to) is then common, beside real astral characters.
+ALL_CHARS = st.characters(exclude_categories=())
+SURROGATES = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF, exclude_categories=())
+any_chars = (
+    SURROGATES
+    | ALL_CHARS
+    | st.sampled_from(["\ud83d", "\ude00", "\U0001f600", "\U0010ffff", "a", "u", "\\"])
+)
+
+
+def any_text(max_size: int) -> st.SearchStrategy[str]:
+    return st.text(ALL_CHARS, max_size=max_size) | st.lists(any_chars, max_size=max_size).map(
+        "".join
+    )
+
+
+def has_split_pair(value: Any) -> bool:
+    """Whether a str in ``value`` holds a high surrogate code point right before a low one."""
+    if type(value) is str:
+        return any(
+            "\ud800" <= a <= "\udbff" and "\udc00" <= b <= "\udfff"
+            for a, b in itertools.pairwise(value)
+        )
+    if type(value) is dict:
+        return any(has_split_pair(k) or has_split_pair(v) for k, v in value.items())
+    if type(value) in (list, tuple, set, frozenset):
+        return any(map(has_split_pair, value))
+    return False
+
+
 fixed_offsets = st.builds(
     timezone, st.timedeltas(min_value=timedelta(hours=-23), max_value=timedelta(hours=23))
 )
 named_offsets = st.builds(
-    timezone, st.timedeltas(timedelta(-0.9), timedelta(0.9)), st.text(max_size=8)
+    timezone, st.timedeltas(timedelta(-0.9), timedelta(0.9)), any_text(max_size=8)
 )
 tzinfos: st.SearchStrategy[tzinfo | None] = st.none() | fixed_offsets | named_offsets
 if HAVE_TZDATA:
@@ -113,7 +151,7 @@ hashable_leaves = (
         lambda e, sign: sign * (2**e + e), st.integers(1990, 2010), st.sampled_from([1, -1])
     )
     | st.floats()
-    | st.text(max_size=8)
+    | any_text(max_size=8)
     | MARKER_VALUES
     | st.binary(max_size=8)
     | st.datetimes(timezones=tzinfos)
@@ -132,6 +170,11 @@ hashables = st.recursive(
         | st.lists(inner, max_size=3).map(tuple)
         | st.frozensets(inner, max_size=3)
         | st.builds(Point, inner, inner)
+        | st.builds(
+            lambda n, rest: frozenset([*nans(n), *rest]),
+            st.integers(2, 3),
+            st.frozensets(inner, max_size=2),
+        )
     ),
     max_leaves=8,
 )
@@ -141,9 +184,13 @@ def _containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     return (
         st.lists(inner, max_size=4)
         | st.lists(inner, max_size=4).map(tuple)
-        | st.dictionaries(st.text(max_size=4) | MARKER_KEYS, inner, max_size=4)
+        | st.dictionaries(any_text(max_size=4) | MARKER_KEYS, inner, max_size=4)
         | st.dictionaries(hashables, inner, max_size=3)
         | st.sets(hashables, max_size=4)
+        | st.builds(
+            lambda n, rest: {*nans(n), *rest}, st.integers(2, 3), st.sets(hashables, max_size=2)
+        )
+        | st.builds(lambda n, v: dict.fromkeys(nans(n), v), st.integers(2, 3), inner)
         | st.frozensets(hashables, max_size=3)
         | st.builds(lambda tag, v: {"__type__": tag, "values": v}, MARKER_VALUES, inner)
         | st.builds(lambda tag, v: {"$fs": tag, "v": v}, MARKER_VALUES, inner)
@@ -154,12 +201,12 @@ def _containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 
 values = st.recursive(hashable_leaves | st.binary(max_size=100), _containers, max_leaves=25)
 
-json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | any_text(max_size=8)
 plain_json = st.recursive(
     json_scalars,
     lambda inner: (
         st.lists(inner, max_size=4)
-        | st.dictionaries(st.text(max_size=4) | MARKER_KEYS, inner, max_size=4)
+        | st.dictionaries(any_text(max_size=4) | MARKER_KEYS, inner, max_size=4)
     ),
     max_leaves=20,
 )
@@ -192,6 +239,8 @@ EXAMPLES = [
     "fs2:",
     'fs2:{"$fs":"tuple","v":[1]}',
     "\ud800 lone surrogate",
+    "\ud800\udfff",
+    {float("nan"), float("nan")},
     [],
     (),
     (1, "a", (2.5,)),
@@ -269,7 +318,10 @@ def test_any_supported_value_round_trips_exactly(value: Any) -> None:
 @given(plain_json)
 def test_plain_json_is_stored_as_plain_json_dumps(value: Any) -> None:
     text = assert_round_trip(value)
-    if has_set_marker(value):  # 1.1.x would read such a dict as a set: must not be plain
+    assert text.isascii()  # no lone surrogate in what goes over the UTF-8 websocket
+    # 1.1.x would read a dict marked "__type__": "set" as a set, and a high surrogate code
+    # point before a low one as the one astral character their escapes spell: not plain.
+    if has_set_marker(value) or has_split_pair(value):
         assert text.startswith(PREFIX)
     else:
         assert text == json.dumps(value)
@@ -279,6 +331,104 @@ def test_sets_of_scalars_are_stored_in_the_1_1_format_wherever_they_sit() -> Non
     assert CODEC.encode({"a"}) == '{"__type__": "set", "values": ["a"]}'
     assert CODEC.encode({"t": [{1}]}) == '{"t": [{"__type__": "set", "values": [1]}]}'
     assert CODEC.encode(set()) == '{"__type__": "set", "values": []}'
+
+
+# --- strings of any code points ---------------------------------------------------------------
+
+# A high surrogate code point right before a low one: json.dumps escapes the two exactly as it
+# escapes the astral character they would pair to, and json.loads reads that character.
+SPLIT_PAIRS = [
+    "\ud800\udfff",
+    "\udbff\udc00",
+    "a\ud83d\ude00b",
+    "\ud800\ud800\udc00\udc00",
+    "x\ud800\udfff\ud800\udfffy",
+    "\U0001f600\ud800\udfff\U0001f600",
+    "\\ud800\ud800\udc00",
+]
+
+
+@pytest.mark.parametrize("text", SPLIT_PAIRS, ids=ascii)
+def test_surrogate_code_points_that_json_would_pair_round_trip_exactly(text: str) -> None:
+    for value in [
+        text,
+        [text, 1],
+        (text,),
+        {text: text},
+        {"k": {text}},
+        frozenset({(text, 1)}),
+        {(1, text): [{text: None}]},
+        {"$fs": text},
+        timezone(timedelta(hours=1), text),
+    ]:
+        stored = assert_round_trip(value)
+        assert stored.startswith(PREFIX)
+        assert stored.isascii()  # no lone surrogate goes over the websocket
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["\ud800", "\udfff\ud800", "a\udc00\udc00b", "\U0001f600", "Grüße \U0010ffff", "\\ud800"],
+    ids=ascii,
+)
+def test_other_strings_with_surrogates_or_astral_characters_stay_plain_json(text: str) -> None:
+    for value in [text, [text], {text: text}, {text}]:
+        stored = assert_round_trip(value)
+        assert stored == json.dumps(value, default=lambda s: {"__type__": "set", "values": [*s]})
+
+
+any_text_values = st.recursive(
+    any_text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.lists(inner, max_size=3).map(tuple)
+        | st.dictionaries(any_text(max_size=6), inner, max_size=4)
+        | st.dictionaries(st.tuples(any_text(max_size=4), any_text(max_size=4)), inner, max_size=3)
+        | st.sets(any_text(max_size=6), max_size=4)
+        | st.frozensets(st.tuples(any_text(max_size=4)), max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(any_text_values)
+def test_any_string_round_trips_exactly_wherever_it_sits(value: Any) -> None:
+    stored = assert_round_trip(value)
+    assert stored.isascii()
+    if type(value) is str and not has_split_pair(value):
+        assert stored == json.dumps(value)  # as 1.1.x stores it
+
+
+# --- NaN -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        set(nans(2)),
+        frozenset(nans(3)),
+        {"tags": set(nans(2))},
+        [set(nans(2)), frozenset(nans(2))],
+        dict.fromkeys(nans(2), 0),
+        {(nan,) for nan in nans(2)},
+        {frozenset([nan]) for nan in nans(3)},
+        {*nans(2), -0.0, 0.5, float("inf"), float("-inf")},
+        nans(3),
+        tuple(nans(2)),
+        [-0.0, float("inf"), float("-inf"), (-0.0,), {-0.0}],
+    ],
+    ids=repr,
+)
+def test_distinct_nans_in_sets_and_dict_keys_all_come_back(value: Any) -> None:
+    back = CODEC.decode(assert_round_trip(value))
+    assert len(back) == len(value)
+
+
+def test_sets_of_nans_are_plain_json_only_while_1_1_reads_them_back() -> None:
+    assert CODEC.encode({float("nan")}) == '{"__type__": "set", "values": [NaN]}'
+    assert CODEC.encode(set(nans(2))) == 'fs2:{"$fs":"set","v":[NaN,NaN]}'
+    assert len(CODEC.decode('{"__type__": "set", "values": [NaN, NaN]}')) == 1  # as 1.1.x
 
 
 @pytest.mark.parametrize(
@@ -547,7 +697,7 @@ def test_registering_a_builtin_or_taken_type_or_tag_is_value_error(cls: type, ta
         CODEC.register(cls, tag=tag, encode=lambda v: v, decode=lambda v: v)
 
 
-@pytest.mark.parametrize("tag", ["", 3])
+@pytest.mark.parametrize("tag", ["", 3, "\ud800\udfff", "p\udc00"])
 def test_tags_must_be_non_empty_strings(tag: Any) -> None:
     with pytest.raises(ValueError, match="tag"):
         Codec().register(Point, tag=tag, encode=lambda v: v, decode=lambda v: v)
@@ -618,6 +768,16 @@ MALFORMED = [
     PREFIX + '{"$fs":"uuid","v":"{12345678-1234-5678-1234-567812345678}"}',
     PREFIX + '{"$fs":"uuid","v":"xyz"}',
     PREFIX + '{"$fs":"ext:","v":1}',
+    PREFIX + '{"$fs":"str","v":"a"}',
+    PREFIX + '{"$fs":"str","v":[]}',
+    PREFIX + '{"$fs":"str","v":["\\ud800"]}',
+    PREFIX + '{"$fs":"str","v":["a","b"]}',
+    PREFIX + '{"$fs":"str","v":["\\ud800",1]}',
+    PREFIX + '{"$fs":"str","v":["\\ud800","","\\udfff"]}',
+    PREFIX + '{"$fs":"str","v":["\\ud800","\\udfffx","y"]}',
+    PREFIX + '{"$fs":"str","v":["\\ud83d\\ude00","x"]}',
+    PREFIX + '{"$fs":"str","v":["\ud800\udfff\ud800","\udfff"]}',  # a raw pair in a piece
+    PREFIX + '{"$fs":"timezone","v":[0,{"$fs":"str","v":["a","b"]}]}',
 ]
 
 
@@ -640,7 +800,7 @@ def check_decodes_or_decode_error(text: str) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text() | st.text().map(lambda t: PREFIX + t))
+@given(st.text() | st.text().map(lambda t: PREFIX + t) | any_text(40).map(lambda t: PREFIX + t))
 def test_arbitrary_text_decodes_or_is_a_decode_error(text: str) -> None:
     check_decodes_or_decode_error(text)
 
@@ -649,12 +809,14 @@ TAGS = st.sampled_from(
     [
         *["tuple", "set", "frozenset", "dict", "int", "bytes", "datetime", "time", "date"],
         *["timedelta", "timezone", "zoneinfo", "decimal", "uuid", "ext:point", "ext:color", "x"],
+        "str",
     ]
 )
 PAYLOAD_TEXT = st.sampled_from(
     [
         *["", "ff", "-0", "AP8=", "2024-01-01", "2024-01-01T00:00:00+01:00", "12:00", "UTC"],
         *["Europe/Paris", "NaN", "1.5", "12345678-1234-5678-1234-567812345678", "red"],
+        *["\ud800", "\udfff", "a\ud83d", "\U0001f600", "\ud800\udfff"],
     ]
 )
 json_ish = st.recursive(

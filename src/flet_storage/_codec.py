@@ -3,7 +3,9 @@
 Two stored forms (``docs/codec.md`` has the format, examples and the collision argument):
 
 * **Legacy JSON.** A value flet-storage 1.1.x stores and reads back unchanged (JSON with
-  str-keyed dicts, plus sets of JSON scalars, and no dict whose ``"__type__"`` is ``"set"``)
+  str-keyed dicts, plus sets of JSON scalars, and no dict whose ``"__type__"`` is ``"set"``,
+  no str with a high surrogate code point right before a low one, which JSON reads back as
+  one astral character, no set of several NaNs, which json reads back as one shared NaN)
   is written byte for byte as 1.1.x writes it: ``json.dumps(value)``, sets as
   ``{"__type__": "set", "values": [...]}``. Text not starting with :data:`PREFIX` is read
   exactly as 1.1.x reads it.
@@ -24,7 +26,17 @@ from datetime import datetime, time, tzinfo
 from typing import Any, TypeVar
 
 from ._errors import DecodeError, EncodeError
-from ._tags import BUILTIN_TYPES, DECODERS, LEAVES, type_name, unnamed_offset
+from ._tags import (
+    BUILTIN_TYPES,
+    DECODERS,
+    LEAVES,
+    TAG,
+    VAL,
+    has_split_pair,
+    text_tree,
+    type_name,
+    unnamed_offset,
+)
 
 __all__ = ["MAX_DEPTH", "PREFIX", "Codec", "DecodeError", "EncodeError"]
 
@@ -36,12 +48,15 @@ PREFIX = "fs2:"
 MAX_DEPTH = 200
 """Deepest nesting of containers encoded, so every stored text stays decodable by ``json``."""
 
-_TAG, _VAL, _EXT = "$fs", "v", "ext:"
+_TAG, _VAL, _EXT = TAG, VAL, "ext:"
 # Ints this small have < 640 decimal digits, the lowest limit sys.set_int_max_str_digits
 # accepts, so json writes and reads them in any process; bigger ones are stored as hex.
 _INT_BITS = 2000
 _PLAIN, _SETS = 1, 2  # bit flags of the legacy check
 _SCALARS = (str, int, float, bool, type(None))
+_INLINE = (float, bool, type(None))  # JSON writes and reads these back exactly, as they are
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_PAIR_ESCAPE = re.compile(r"\\ud[89ab][0-9a-f]{2}\\ud[c-f]")  # json.dumps writes lower case
 _TYPE_ESCAPE = re.compile(r"\\u00(?:5[fF]|7[049]|65)")  # an escaped letter of "__type__"
 
 
@@ -87,6 +102,8 @@ class Codec:
             raise TypeError(f"cls must be a type, not {type(cls).__name__}")
         if not isinstance(tag, str) or not tag:
             raise ValueError("tag must be a non-empty string")
+        if _SURROGATE.search(tag):  # a tag is stored as is, where JSON may pair surrogates
+            raise ValueError("tag must not contain surrogate code points")
         if cls in BUILTIN_TYPES or tag in DECODERS:
             raise ValueError(f"{type_name(cls)} and tag {tag!r}: built-in types are not registered")
         if cls in self._by_type or tag in self._by_tag:
@@ -99,10 +116,12 @@ class Codec:
             kind = _legacy_kind(value, 0)
         except RecursionError:  # called deep in a stack: the full encoder says where
             kind = 0
-        if kind == _PLAIN:
-            return json.dumps(value)
-        if kind == _PLAIN | _SETS:
-            return json.dumps(value, default=_legacy_set)
+        if kind:
+            text = json.dumps(value) if kind == _PLAIN else json.dumps(value, default=_legacy_set)
+            # A str JSON misreads is written as an escaped high surrogate before a low one, as
+            # an astral character is: only then look at the strs themselves.
+            if "\\" not in text or not _PAIR_ESCAPE.search(text) or not _splits_pairs(value):
+                return text
         try:
             tree = self._tree(value, 0, set())
         except RecursionError:
@@ -115,7 +134,11 @@ class Codec:
             raise DecodeError(f"stored data must be a str, not {type(text).__name__}")
         try:
             if text.startswith(PREFIX):
-                return json.loads(text[len(PREFIX) :], object_hook=self._unwrap)
+                # parse_constant: a new float per NaN, as json's own shares one NaN object,
+                # which a set or dict would hold once however many distinct NaNs it had.
+                return json.loads(
+                    text[len(PREFIX) :], object_hook=self._unwrap, parse_constant=float
+                )
             if "__type__" not in text and ("\\" not in text or not _TYPE_ESCAPE.search(text)):
                 return json.loads(text)  # no key can be "__type__": skip the per-dict hook
             return json.loads(text, object_hook=_legacy_hook)
@@ -131,7 +154,9 @@ class Codec:
     def _tree(self, obj: Any, depth: int, active: set[int]) -> object:
         """``obj`` as a JSON-ready tree of the tagged form."""
         t = type(obj)
-        if t is str or t is float or t is bool or obj is None:
+        if t is str:
+            return obj if obj.isascii() else text_tree(obj)
+        if t is float or t is bool or obj is None:
             return obj
         if t is int:
             return obj if obj.bit_length() <= _INT_BITS else _env("int", format(obj, "x"))
@@ -152,7 +177,10 @@ class Codec:
                 out = []
                 for i, item in enumerate(obj):
                     kind = type(item)  # scalars inline: most elements are (big ints recurse)
-                    if kind in _SCALARS and (kind is not int or item.bit_length() <= _INT_BITS):
+                    if kind is str:
+                        out.append(item if item.isascii() else text_tree(item))
+                        continue
+                    if kind in _INLINE or (kind is int and item.bit_length() <= _INT_BITS):
                         out.append(item)
                         continue
                     where = (i,)
@@ -181,7 +209,7 @@ class Codec:
     def _dict(self, obj: dict[Any, Any], depth: int, active: set[int]) -> object:
         where: str | tuple[object] = ""
         try:
-            if _TAG not in obj and all(type(key) is str for key in obj):
+            if _TAG not in obj and all(type(key) is str and not has_split_pair(key) for key in obj):
                 out = {}
                 for key, item in obj.items():
                     where = (key,)
@@ -244,10 +272,13 @@ def _legacy_kind(obj: Any, depth: int) -> int:
     elif t is list:
         items = enumerate(obj)
     elif t is set:
+        nans = 0
         for item in obj:
             if type(item) not in _SCALARS or _legacy_kind(item, depth) != _PLAIN:
                 return 0
-        return _PLAIN | _SETS
+            nans += item != item
+        # 1.1.x reads every NaN as one shared object: a set of distinct NaNs comes back as one.
+        return _PLAIN | _SETS if nans < 2 else 0
     else:
         return 0
     for key, item in items:
@@ -270,6 +301,25 @@ def _legacy_set(obj: object) -> object:
     if type(obj) is set:
         return {"__type__": "set", "values": list(obj)}  # 1.1.x's _set_default
     raise TypeError(f"unsupported type {type(obj).__name__}")  # unreachable after the check
+
+
+def _splits_pairs(obj: Any) -> bool:
+    """Whether a str in the legacy-form ``obj``, keys included, has a pair JSON would join.
+
+    One frame per level, as :func:`_legacy_kind`, which has just walked ``obj``.
+    """
+    t = type(obj)
+    if t is str:
+        return has_split_pair(obj)
+    if t is dict:
+        for key, item in obj.items():
+            if has_split_pair(key) or _splits_pairs(item):
+                return True
+    elif t is list or t is set:
+        for item in obj:
+            if _splits_pairs(item):
+                return True
+    return False
 
 
 def _legacy_hook(dct: dict[str, Any]) -> object:

@@ -1,7 +1,8 @@
 """The built-in tags of the codec's tagged form: how each leaf type is written and read.
 
-A leaf is stored as one JSON payload holding no nested values. Each decoder accepts only the
-canonical payload its encoder writes, so a read is exact or a DecodeError.
+A leaf is stored as one JSON payload holding no nested values (but a ``str`` envelope for a
+string JSON would misread, see :func:`text_tree`). Each decoder accepts only the canonical
+payload its encoder writes, so a read is exact or a DecodeError.
 """
 
 from __future__ import annotations
@@ -18,11 +19,54 @@ from zoneinfo import ZoneInfo
 
 from ._errors import DecodeError, EncodeError
 
-__all__ = ["BUILTIN_TYPES", "DECODERS", "LEAVES", "type_name", "unnamed_offset"]
+__all__ = [
+    "BUILTIN_TYPES",
+    "DECODERS",
+    "LEAVES",
+    "TAG",
+    "VAL",
+    "has_split_pair",
+    "text_tree",
+    "type_name",
+    "unnamed_offset",
+]
 
 T = TypeVar("T")
 
+TAG, VAL = "$fs", "v"  # the keys of an envelope {"$fs": tag, "v": payload}
+
 _HEX = re.compile(r"-?[1-9a-f][0-9a-f]*")
+# A high surrogate code point right before a low one. json.dumps escapes the two exactly as it
+# escapes the one astral character they would pair to (U+D83D U+DE00 and U+1F600 are both
+# "\\ud83d\\ude00"), and json.loads reads that character: only such a str needs an envelope.
+_SPLIT_PAIR = re.compile(r"[\ud800-\udbff][\udc00-\udfff]")
+
+
+def has_split_pair(text: str) -> bool:
+    return not text.isascii() and _SPLIT_PAIR.search(text) is not None
+
+
+def text_tree(text: str) -> object:
+    """``text`` as JSON reads it back: itself, or a ``str`` envelope of its pieces, cut
+    between each high surrogate and the low one after it, that JSON keeps apart."""
+    if not has_split_pair(text):
+        return text
+    return {TAG: "str", VAL: _split_pairs(text)}
+
+
+def _split_pairs(text: str) -> list[str]:
+    cuts = [match.start() + 1 for match in _SPLIT_PAIR.finditer(text)]
+    return [text[start:end] for start, end in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+
+
+def _decode_str(payload: Any) -> str:
+    pieces = _list(payload, "str")
+    if len(pieces) < 2 or any(type(piece) is not str for piece in pieces):
+        raise DecodeError("str payload must be a list of two or more strings")
+    text = "".join(pieces)
+    if _split_pairs(text) != pieces:  # cut elsewhere, or a raw pair inside a piece
+        raise DecodeError("non-canonical str payload")
+    return text
 
 
 def unnamed_offset(tz: tzinfo) -> bool:
@@ -99,7 +143,7 @@ def _timezone(payload: Any) -> timezone:
 
 def _timezone_payload(tz: timezone) -> list[object]:
     args = _tz_args(tz)
-    return [args[0] // timedelta(microseconds=1), args[1] if len(args) > 1 else None]
+    return [args[0] // timedelta(microseconds=1), text_tree(args[1]) if len(args) > 1 else None]
 
 
 def _zoneinfo_key(tz: ZoneInfo) -> str:
@@ -164,6 +208,7 @@ LEAVES: dict[type[Any], Callable[[Any], tuple[str, object]]] = {
 }
 
 DECODERS: dict[str, Callable[[Any], object]] = {
+    "str": _decode_str,
     "int": _exact(int, _unhex, lambda n: format(n, "x")),
     "tuple": lambda p: tuple(_list(p, "tuple")),
     "set": lambda p: _unique(set, _list(p, "set")),
