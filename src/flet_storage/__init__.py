@@ -7,6 +7,7 @@
 """
 
 from ._codec import Codec
+from ._crypto import Encryption
 from ._errors import (
     BackendError,
     CorruptDataError,
@@ -29,6 +30,7 @@ __all__ = [
     "BackendError",
     "Codec",
     "CorruptDataError",
+    "Encryption",
     "FletStorage",
     "KeyNotFoundError",
     "MemoryBackend",

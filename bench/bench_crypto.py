@@ -1,0 +1,79 @@
+"""CPU cost of Encryption.encrypt / decrypt of a 1 KB value (goal: at most 30 µs each).
+
+Run: ``uv run python bench/bench_crypto.py``. Times with ``timeit``: min of REPEATS rounds,
+each of an auto-sized loop of at least MIN_SECONDS, encrypt and decrypt taking turns.
+Prints µs per call, for a 1 KB ASCII JSON value and a 1 KB non-ASCII one, and the goal check.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import timeit
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+import cryptography
+
+from flet_storage._crypto import Encryption
+
+REPEATS = 7
+MIN_SECONDS = 0.2
+GOAL_US = 30.0
+CONTEXT = b"\x06my_app\x0dsession_token\x0a1700000000"
+
+
+def per_call(*funcs: Callable[[], object]) -> list[float]:
+    """Microseconds per call of each function: min over REPEATS rounds of auto-sized loops."""
+    timers = [timeit.Timer(func) for func in funcs]
+    numbers = [max(1, int(timer.autorange()[0] * MIN_SECONDS / 0.2)) for timer in timers]
+    best = [float("inf")] * len(funcs)
+    for _ in range(REPEATS):
+        for i, (timer, number) in enumerate(zip(timers, numbers, strict=True)):
+            best[i] = min(best[i], timer.timeit(number) / number * 1e6)
+    return best
+
+
+def value_of_1kb(item: str) -> str:
+    """Codec-like JSON text of exactly 1024 UTF-8 bytes."""
+    text = json.dumps({"notes": [], "pad": ""}, ensure_ascii=False)
+    notes: list[str] = []
+    while len(text.encode()) < 1024 - 64:
+        notes.append(item)
+        text = json.dumps({"notes": notes, "pad": ""}, ensure_ascii=False)
+    pad = "x" * (1024 - len(text.encode()))
+    text = json.dumps({"notes": notes, "pad": pad}, ensure_ascii=False)
+    assert len(text.encode()) == 1024, len(text.encode())
+    return text
+
+
+def main() -> int:
+    enc = Encryption(Encryption.generate_key(), Encryption.generate_key())
+    print(
+        f"Python {platform.python_version()} on {platform.machine()}, cryptography "
+        f"{cryptography.__version__}; timeit min of {REPEATS}; µs per call.\n"
+    )
+    print("| value | stored chars | encrypt µs | decrypt µs |")
+    print("|---|---:|---:|---:|")
+    worst = 0.0
+    for name, item in [("1 KB ASCII JSON", "buy milk"), ("1 KB non-ASCII JSON", "Grüße ✓")]:
+        plaintext = value_of_1kb(item)
+        stored = enc.encrypt(plaintext, CONTEXT)
+        assert enc.decrypt(stored, CONTEXT) == plaintext
+        encrypt_us, decrypt_us = per_call(
+            lambda: enc.encrypt(plaintext, CONTEXT),  # noqa: B023 - timed before the next item
+            lambda: enc.decrypt(stored, CONTEXT),  # noqa: B023
+        )
+        worst = max(worst, encrypt_us, decrypt_us)
+        print(f"| {name} | {len(stored)} | {encrypt_us:.2f} | {decrypt_us:.2f} |")
+    met = worst <= GOAL_US
+    verdict = "met" if met else "NOT met"
+    print(f"\nGoal: at most {GOAL_US:.0f} µs each: {verdict} (worst {worst:.2f} µs)")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
