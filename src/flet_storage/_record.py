@@ -9,17 +9,26 @@
   without one never expires, and a mark whose value has no TTL (left by a write that
   replaced it) costs one read and is then removed.
 * Expired values read as missing and are removed in the background (see ``Store.later``).
+* With :class:`~flet_storage.Encryption`, the text inside the frame is encrypted with the
+  namespace, the key and the expiry as associated data, so a value moved to another key or
+  namespace, or given another expiry, fails to decrypt. The expiry stays readable in the
+  frame (a reader learns that a value has expired without decrypting it); editing it can
+  only make a value look expired, which is no more than deleting it.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._errors import StorageError
+from ._errors import CorruptDataError, StorageError
 from ._store import Op, Store, raise_first
 from .backends import Backend, RawValue
+
+if TYPE_CHECKING:
+    from ._crypto import Encryption
 
 __all__ = ["MARK_PREFIX", "RESERVED", "TTL_PREFIX", "Entry", "Records"]
 
@@ -45,7 +54,10 @@ class Records:
         cached: bool,
         clock: Callable[[], float],
         on_expired: Callable[[list[str]], None],
+        encryption: Encryption | None = None,
     ) -> None:
+        self.app_name = app_name
+        self.encryption = encryption
         self.prefix = f"{app_name}."
         self.marks = f"{MARK_PREFIX}{app_name}."
         self.store = Store(backend, app_name, (self.prefix, self.marks), timeout, cached)
@@ -73,7 +85,18 @@ class Records:
     # -- reads ---------------------------------------------------------------------------------
 
     async def read(self, keys: Sequence[str]) -> list[Entry | None]:
-        """The entries of ``keys`` in one round; None for a missing or expired key."""
+        """The entries of ``keys`` in one round, decrypted; None for a missing or expired
+        key. Raises :class:`CorruptDataError` for a value that fails to decrypt."""
+        frames = await self._frames(keys)
+        if self.encryption is None:
+            return frames
+        return [
+            None if frame is None else (self._decrypt(key, *frame), frame[1])
+            for key, frame in zip(keys, frames, strict=True)
+        ]
+
+    async def _frames(self, keys: Sequence[str]) -> list[Entry | None]:
+        """The stored frames of ``keys`` (text still encrypted); None if missing or expired."""
         since = self.store.shared().version
         raws = await self.store.round([("get", self.prefix + key) for key in keys])
         raise_first(raws)
@@ -107,7 +130,7 @@ class Records:
         since = self.store.shared().version
         live = set(keys).difference(suspects)
         if suspects:
-            entries = await self.read(suspects)
+            entries = await self._frames(suspects)
             live.update(key for key, entry in zip(suspects, entries, strict=True) if entry)
             stale = [
                 k for k, entry in zip(suspects, entries, strict=True) if entry and not entry[1]
@@ -125,10 +148,8 @@ class Records:
         for key, text, expires_at in items:
             storage_key = self.prefix + key
             ops.append(("get", storage_key))  # the previous value: did it have a mark?
-            if expires_at is None:
-                ops.append(("set", storage_key, text))
-            else:
-                ops.append(("set", storage_key, f"{TTL_PREFIX}{expires_at!r}:{text}"))
+            ops.append(("set", storage_key, self._seal(key, text, expires_at)))
+            if expires_at is not None:
                 ops.append(("set", self.marks + key, expires_at))
         results = await self.store.round(ops)
         since = self.store.shared().version
@@ -191,6 +212,52 @@ class Records:
         self._on_expired(gone)
         return gone
 
+    async def reencrypt(self) -> int:
+        """Rewrite every live value not encrypted with the newest key (plaintext too, if
+        accepted) with it, under the keys' locks; return how many."""
+        assert self.encryption is not None
+        listed = await self.store.round([("keys", self.prefix)])
+        raise_first(listed)
+        keys = [key[len(self.prefix) :] for key in listed[0]]
+        async with self.locked(keys):
+            frames = await self._frames(keys)
+            items = [
+                (key, self._decrypt(key, *frame), frame[1])
+                for key, frame in zip(keys, frames, strict=True)
+                if frame is not None and self.encryption.needs_reencrypt(_text(frame[0]))
+            ]
+            errors = await self.write([(k, _text(text), exp) for k, text, exp in items])
+        raise_first(errors)
+        return len(items)
+
+    # -- the stored form -----------------------------------------------------------------------
+
+    def _seal(self, key: str, text: str, expires_at: float | None) -> str:
+        if self.encryption is not None:
+            text = self.encryption.encrypt(text, self._context(key, expires_at))
+        return text if expires_at is None else f"{TTL_PREFIX}{expires_at!r}:{text}"
+
+    def _decrypt(self, key: str, body: RawValue, expires_at: float | None) -> RawValue:
+        assert self.encryption is not None
+        from ._crypto import DecryptionError
+
+        where = f"key {key!r} in namespace {self.app_name!r}"
+        if not (isinstance(body, str) and self.encryption.is_encrypted(body)):
+            if self.encryption.accept_plaintext:
+                return body
+            raise CorruptDataError(
+                f"{where} holds unencrypted data in an encrypted namespace; it could be "
+                "forged (Encryption(..., accept_plaintext=True) reads it, then reencrypt())"
+            )
+        try:
+            return self.encryption.decrypt(body, self._context(key, expires_at))
+        except DecryptionError as exc:
+            raise CorruptDataError(f"{where} holds data that cannot be decrypted: {exc}") from None
+
+    def _context(self, key: str, expires_at: float | None) -> bytes:
+        """What a ciphertext is bound to: where it is stored, and until when."""
+        return json.dumps([self.app_name, key, expires_at]).encode()
+
     # -- clean-ups -----------------------------------------------------------------------------
 
     def _removals(self, keys: Sequence[str]) -> list[Op]:
@@ -220,6 +287,11 @@ class Records:
 def _expired(raw: RawValue | None, now: float) -> bool:
     expires_at = None if raw is None else Records.unseal(raw)[1]
     return expires_at is not None and expires_at <= now
+
+
+def _text(raw: RawValue) -> str:
+    """Codec text for a raw value: plain SharedPreferences values read back the same."""
+    return raw if isinstance(raw, str) else json.dumps(raw)
 
 
 def _framed(raw: object) -> bool:

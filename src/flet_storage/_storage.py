@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any, TypeVar, overload
 
 from ._codec import Codec, DecodeError, EncodeError
+from ._crypto import Encryption
 from ._errors import CorruptDataError, KeyNotFoundError, MigrationError, UnsupportedValueError
 from ._events import ChangeKind, Listener, StorageEvent, Subscription
 from ._hooks import use_storage
@@ -50,6 +51,8 @@ class FletStorage:
         cache: Load the namespace once and answer reads locally, with no round trip. Writes
             still reach the client before they return. See :meth:`refresh`.
         clock: Returns the current Unix time in seconds, for TTLs (tests pass a fake).
+        encryption: Encrypt every value with :class:`Encryption` (the ``[crypto]`` extra),
+            bound to its namespace, key and expiry. Key names stay readable.
     """
 
     def __init__(
@@ -61,6 +64,7 @@ class FletStorage:
         timeout: float | None = DEFAULT_TIMEOUT,
         cache: bool = False,
         clock: Callable[[], float] = time.time,
+        encryption: Encryption | None = None,
     ) -> None:
         if not isinstance(app_name, str):
             raise TypeError(f"app_name must be a str, not {type(app_name).__name__}")
@@ -76,7 +80,11 @@ class FletStorage:
         self._backend = backend if backend is not None else SharedPreferencesBackend()
         self._codec = codec if codec is not None else Codec()
         self._clock = clock
-        self._records = Records(app_name, self._backend, timeout, cache, clock, self._expired)
+        if encryption is not None and not isinstance(encryption, Encryption):
+            raise TypeError(f"encryption must be an Encryption, not {type(encryption).__name__}")
+        self._records = Records(
+            app_name, self._backend, timeout, cache, clock, self._expired, encryption
+        )
 
     def __repr__(self) -> str:
         return f"FletStorage(app_name={self._app_name!r}, backend={self._backend!r})"
@@ -226,6 +234,19 @@ class FletStorage:
         to reclaim space held by keys nobody reads.
         """
         return len(await self._records.purge())
+
+    async def reencrypt(self) -> int:
+        """Rewrite every value of the namespace that is not encrypted with the newest key of
+        :class:`Encryption` (after a key rotation, or plaintext accepted with
+        ``accept_plaintext=True``); return how many were rewritten.
+
+        Raises:
+            ValueError: this storage has no ``encryption``.
+            CorruptDataError: a value cannot be decrypted with any key (nothing is written).
+        """
+        if self._records.encryption is None:
+            raise ValueError("reencrypt() needs FletStorage(..., encryption=Encryption(key))")
+        return await self._records.reencrypt()
 
     # -- the value path ------------------------------------------------------------------------
 
