@@ -17,7 +17,7 @@ import flet as ft
 import pytest
 from flet.components.component import Component
 
-from flet_storage import FletStorage, KeyNotFoundError, StorageEvent
+from flet_storage import CorruptDataError, Encryption, FletStorage, KeyNotFoundError, StorageEvent
 from flet_storage.testing import settle
 
 from .harness import Client, FletServer, Profile
@@ -328,3 +328,48 @@ async def test_use_storage_hook_in_real_components(
     other = await client.profile.open(server)
     await other.run(render)
     await _wait_for_texts(other, lambda texts: texts == ["a=5", "b=5"])
+
+
+# -- Security: encrypted values on the real client --------------------------------------------
+
+
+async def test_encrypted_values_leave_nothing_readable_in_local_storage(
+    profile: Profile, server: FletServer, app_name: str
+) -> None:
+    key = Encryption.generate_key()
+    secret = {"plan": "free", "token": "s3cr3t-t0k3n", "tags": {"vip"}}
+
+    def storage() -> FletStorage:
+        return FletStorage(app_name, encryption=Encryption(key))
+
+    async def write(page: ft.Page) -> Any:
+        await storage().set("account", secret)
+        await storage().set("session", "s3cr3t-t0k3n", ttl=3600)
+        return await storage().get_many(["account", "session"])
+
+    client = await profile.open(server)
+    assert await client.run(write) == {"account": secret, "session": "s3cr3t-t0k3n"}
+    raw = await client.local_storage()
+    ours = {k: v for k, v in raw.items() if app_name in k}
+    assert len(ours) == 3  # two values and the expiry mark of the one with a TTL
+    for text in ours.values():
+        for plain in ("free", "s3cr3t", "vip", "plan", "token"):
+            assert plain not in text
+
+    # The browser's user copies the session value over the account: refused, not misread.
+    moved = raw[f"flutter.{app_name}.session"]
+    await client.evaluate(
+        "([k, v]) => localStorage.setItem(k, v)", [f"flutter.{app_name}.account", moved]
+    )
+    await profile.restart()
+    client = await profile.open(server)
+
+    async def read(page: ft.Page) -> tuple[str, Any]:
+        with pytest.raises(CorruptDataError) as info:
+            await storage().get("account")
+        return str(info.value), await storage().get("session")
+
+    message, session = await client.run(read)
+    assert "'account'" in message
+    assert "s3cr3t" not in message
+    assert session == "s3cr3t-t0k3n"  # survived the restart, still decrypts
