@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
+from ._crypto import DecryptionError
 from ._errors import CorruptDataError, StorageError
 from ._store import Op, Store, raise_first
 from .backends import Backend, RawValue
@@ -58,6 +59,7 @@ class Records:
     ) -> None:
         self.app_name = app_name
         self.encryption = encryption
+        self._where = f"{len(app_name)}:{app_name}".encode("utf-8", "surrogatepass")
         self.prefix = f"{app_name}."
         self.marks = f"{MARK_PREFIX}{app_name}."
         self.store = Store(backend, app_name, (self.prefix, self.marks), timeout, cached)
@@ -239,24 +241,26 @@ class Records:
 
     def _decrypt(self, key: str, body: RawValue, expires_at: float | None) -> RawValue:
         assert self.encryption is not None
-        from ._crypto import DecryptionError
-
-        where = f"key {key!r} in namespace {self.app_name!r}"
         if not (isinstance(body, str) and self.encryption.is_encrypted(body)):
             if self.encryption.accept_plaintext:
                 return body
             raise CorruptDataError(
-                f"{where} holds unencrypted data in an encrypted namespace; it could be "
-                "forged (Encryption(..., accept_plaintext=True) reads it, then reencrypt())"
+                f"key {key!r} in namespace {self.app_name!r} holds unencrypted data in an "
+                "encrypted namespace; it could be forged (Encryption(..., "
+                "accept_plaintext=True) reads it, then reencrypt())"
             )
         try:
             return self.encryption.decrypt(body, self._context(key, expires_at))
         except DecryptionError as exc:
-            raise CorruptDataError(f"{where} holds data that cannot be decrypted: {exc}") from None
+            raise CorruptDataError(
+                f"key {key!r} in namespace {self.app_name!r} holds data that cannot be "
+                f"decrypted: {exc}"
+            ) from None
 
     def _context(self, key: str, expires_at: float | None) -> bytes:
-        """What a ciphertext is bound to: where it is stored, and until when."""
-        return json.dumps([self.app_name, key, expires_at]).encode()
+        """What a ciphertext is bound to: where it is stored, and until when. Each field
+        is length-prefixed, so no two (namespace, key, expiry) give the same bytes."""
+        return self._where + f"{len(key)}:{key}{expires_at!r}".encode("utf-8", "surrogatepass")
 
     # -- clean-ups -----------------------------------------------------------------------------
 
