@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import traceback
 import weakref
 from collections.abc import Awaitable, Callable
 
@@ -40,7 +41,8 @@ async def test_foreign_backend_errors_are_translated_and_the_rest_of_the_batch_c
     with pytest.raises(BackendError, match=r"set\('bad'\).*ConnectionResetError") as info:
         await storage.set_many({"a": "new", "bad": 1})
     assert "hunter2" not in str(info.value)  # foreign text may hold data: type name only
-    assert isinstance(info.value.__cause__, ConnectionResetError)
+    assert info.value.__cause__ is None  # nor would a logged traceback print it
+    assert "hunter2" not in "".join(traceback.format_exception(info.value))
     assert await storage.get("a") == "new"  # the cache learned of the write that worked
     assert [(e.key, e.kind) for e in events] == [("a", "set")]
 

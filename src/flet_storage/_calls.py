@@ -36,10 +36,11 @@ def map_error(exc: BaseException, what: str, timeout: float | None) -> StorageEr
         error: StorageError = (StorageFullError if "quota" in str(exc).lower() else BackendError)(
             f"{what} failed: {exc}"
         )
-    else:  # foreign text might hold a value: name the type only
-        error = BackendError(f"{what} failed: {type(exc).__name__}")
-    error.__cause__ = exc
-    return error
+        error.__cause__ = exc
+        return error
+    # Foreign text might hold a value: name the type only, and chain nothing a traceback
+    # would print.
+    return BackendError(f"{what} failed: {type(exc).__name__}")
 
 
 class Calls:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 
 from ._errors import StorageTimeoutError
 
 __all__ = ["KeyLocks"]
+
+_timeout = getattr(asyncio, "timeout", None)  # Python 3.11+
 
 
 class _Entry:
@@ -22,20 +24,27 @@ class _Entry:
 
 
 class KeyLocks:
-    """Locks of keys, taken in sorted order (so two tasks never hold-and-wait crosswise).
+    """Locks of keys, taken in sorted order within one :meth:`hold`.
 
-    Re-entrant within a task, so ``update()``'s function may write its own key. An entry
-    exists only while its lock is in use, so the table stays small and no lock outlives the
-    event loop it was used in. ``asyncio.Lock`` wakes waiters first come, first served.
+    Re-entrant within a task, so ``update()``'s function may write its own key. A task
+    that holds no lock yet waits as long as the holder needs: holders are writes whose
+    calls are bounded by the storage timeout. A task that already holds some lock (a
+    nested hold: ``update()``'s function writing another key) waits at most ``timeout``,
+    since two such tasks could wait for each other. An entry exists only while its lock is
+    in use, so the table stays small and no lock outlives the event loop it was used in.
+    ``asyncio.Lock`` wakes waiters first come, first served.
     """
 
     def __init__(self) -> None:
         self._entries: dict[str, _Entry] = {}
+        self._holding: dict[asyncio.Task[object] | None, int] = {}  # task -> locks held
 
     @contextlib.asynccontextmanager
-    async def hold(self, keys: Iterable[str], timeout: float | None) -> AsyncIterator[None]:
-        """Hold the locks of ``keys``; each wait ends in :class:`StorageTimeoutError` after
-        ``timeout`` seconds, so tasks waiting for each other fail instead of hanging."""
+    async def hold(
+        self, keys: Iterable[str], timeout: float | None, name: Callable[[str], str] = repr
+    ) -> AsyncIterator[None]:
+        """Hold the locks of ``keys``; a nested wait ends in :class:`StorageTimeoutError`
+        after ``timeout`` seconds. ``name(key)`` names a key in that error."""
         task = asyncio.current_task()
         held: list[_Entry] = []
         try:
@@ -47,34 +56,44 @@ class KeyLocks:
                     continue
                 entry.users += 1
                 try:
-                    await self._acquire(entry, key, timeout)
+                    nested = timeout if self._holding.get(task) else None
+                    await _acquire(entry, nested, name)
                 except BaseException:
                     self._leave(entry)
                     raise
                 entry.owner = task
+                self._holding[task] = self._holding.get(task, 0) + 1
                 held.append(entry)
             yield
         finally:
             for entry in reversed(held):
                 entry.owner = None
                 entry.lock.release()
-            for entry in held:
                 self._leave(entry)
-
-    @staticmethod
-    async def _acquire(entry: _Entry, key: str, timeout: float | None) -> None:
-        if timeout is None or entry.users == 1:  # nobody else holds or awaits it
-            await entry.lock.acquire()
-            return
-        try:
-            await asyncio.wait_for(entry.lock.acquire(), timeout)
-        except asyncio.TimeoutError:
-            raise StorageTimeoutError(
-                f"waited {timeout} s for key {key!r}, which another task holds: do not write "
-                "other keys from update()'s function, nor its own key from another task"
-            ) from None
+            if held and not (left := self._holding[task] - len(held)):
+                del self._holding[task]
+            elif held:
+                self._holding[task] = left
 
     def _leave(self, entry: _Entry) -> None:
         entry.users -= 1
         if not entry.users:
             del self._entries[entry.key]
+
+
+async def _acquire(entry: _Entry, timeout: float | None, name: Callable[[str], str]) -> None:
+    if timeout is None or entry.users == 1:  # unbounded, or nobody else holds or awaits it
+        await entry.lock.acquire()
+        return
+    try:
+        if _timeout is None:  # Python 3.10
+            await asyncio.wait_for(entry.lock.acquire(), timeout)
+        else:  # unlike wait_for before 3.12, never swallows a cancellation
+            async with _timeout(timeout):
+                await entry.lock.acquire()
+    except (TimeoutError, asyncio.TimeoutError):
+        raise StorageTimeoutError(
+            f"waited {timeout} s for {name(entry.key)}, which another task holds while this "
+            "one holds another key: do not write other keys from update()'s function, nor "
+            "its own key from another task"
+        ) from None

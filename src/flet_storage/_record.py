@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._crypto import DecryptionError
 from ._errors import CorruptDataError, StorageError
-from ._store import Op, Store, raise_first
+from ._store import Op, Store, first_error, raise_first
 from .backends import Backend, RawValue
 
 if TYPE_CHECKING:
@@ -81,8 +82,10 @@ class Records:
         return raw, None
 
     def locked(self, keys: Iterable[str]) -> AbstractAsyncContextManager[None]:
-        """Hold the locks of ``keys`` across several rounds (a read-modify-write)."""
-        return self.store.locked(self.prefix + key for key in keys)
+        """Hold the locks of ``keys`` and their expiry marks across several rounds (a
+        read-modify-write): all at once, so that no write waits for a mark while holding
+        a value another write waits for."""
+        return self.store.locked(k for key in keys for k in (self.prefix + key, self.marks + key))
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -99,7 +102,7 @@ class Records:
 
     async def _frames(self, keys: Sequence[str]) -> list[Entry | None]:
         """The stored frames of ``keys`` (text still encrypted); None if missing or expired."""
-        since = self.store.shared().version
+        since = self.store.version()
         raws = await self.store.round([("get", self.prefix + key) for key in keys])
         raise_first(raws)
         now = self.clock()
@@ -129,13 +132,15 @@ class Records:
         keys = [key[len(self.prefix) :] for key in listed]
         marks = {mark[len(self.marks) :] for mark in marked}
         suspects = [key for key in keys if key in marks]
-        since = self.store.shared().version
+        since = self.store.version()
         live = set(keys).difference(suspects)
         if suspects:
             entries = await self._frames(suspects)
-            live.update(key for key, entry in zip(suspects, entries, strict=True) if entry)
+            live.update(k for k, entry in zip(suspects, entries, strict=True) if entry is not None)
             stale = [
-                k for k, entry in zip(suspects, entries, strict=True) if entry and not entry[1]
+                k
+                for k, entry in zip(suspects, entries, strict=True)
+                if entry is not None and entry[1] is None
             ]
             self._unmark_later(since, marks.difference(keys).union(stale))
         return keys, live, suspects
@@ -153,37 +158,57 @@ class Records:
             ops.append(("set", storage_key, self._seal(key, text, expires_at)))
             if expires_at is not None:
                 ops.append(("set", self.marks + key, expires_at))
-        results = await self.store.round(ops)
-        since = self.store.shared().version
-        errors: list[StorageError | None] = []
-        unmark: list[str] = []
-        at = 0
-        for key, _, expires_at in items:
-            size = 2 if expires_at is None else 3
-            before, written = results[at], results[at + 1 : at + size]
-            at += size
-            error = next((r for r in written if isinstance(r, StorageError)), None)
-            errors.append(error)
-            if error is None and expires_at is None and _framed(before):
-                unmark.append(key)
+        # A TTL'd item's value and mark are locked together across the round and the undo.
+        marked = [key for key, _, expires_at in items if expires_at is not None]
+        async with self.locked(marked) if marked else contextlib.nullcontext():
+            results = await self.store.round(ops)
+            since = self.store.version()
+            errors: list[StorageError | None] = []
+            unmark: list[str] = []
+            undo: list[tuple[str, RawValue | None]] = []
+            at = 0
+            for key, _, expires_at in items:
+                size = 2 if expires_at is None else 3
+                before, written = results[at], results[at + 1 : at + size]
+                at += size
+                error = first_error(written)
+                errors.append(error)
+                if error is None and expires_at is None and _framed(before):
+                    unmark.append(key)
+                elif (
+                    error is not None
+                    and size == 3
+                    and not isinstance(written[0], StorageError)
+                    and not isinstance(before, StorageError)
+                ):
+                    # The value landed, its mark did not: put the previous value back, so a
+                    # value with a TTL never goes unmarked.
+                    undo.append((self.prefix + key, before))
+            if undo:
+                await self.store.restore(undo)
         self._unmark_later(since, unmark)
         return errors
 
-    async def remove(self, keys: Sequence[str]) -> list[bool]:
-        """Remove ``keys`` in one round (each read in the same round); whether each was
-        stored and live. Raises the first error once all have answered."""
+    async def remove(self, keys: Sequence[str]) -> tuple[list[str], StorageError | None]:
+        """Remove ``keys`` in one round (each read in the same round). Returns the keys that
+        were stored, live, and are now removed, and the first error, if any."""
         ops: list[Op] = []
         for key in keys:
             ops += [("get", self.prefix + key), ("remove", self.prefix + key)]
         results = await self.store.round(ops)
-        since = self.store.shared().version
-        raise_first(results)
+        since = self.store.version()
         now = self.clock()
-        existed = [before is not None and not _expired(before, now) for before in results[::2]]
-        self._unmark_later(
-            since, [k for k, r in zip(keys, results[::2], strict=True) if _framed(r)]
-        )
-        return existed
+        removed: list[str] = []
+        unmark: list[str] = []
+        for key, before, result in zip(keys, results[::2], results[1::2], strict=True):
+            if isinstance(result, StorageError) or isinstance(before, StorageError):
+                continue
+            if before is not None and not _expired(before, now):
+                removed.append(key)
+            if _framed(before):
+                unmark.append(key)
+        self._unmark_later(since, unmark)
+        return removed, first_error(results)
 
     async def clear(self) -> tuple[list[str], StorageError | None]:
         """Remove every key and mark of the namespace: two rounds (one when cached). Returns
@@ -196,7 +221,7 @@ class Records:
             for key, result in zip(listed, results[: len(listed)], strict=True)
             if not isinstance(result, StorageError)
         ]
-        return removed, next((r for r in results if isinstance(r, StorageError)), None)
+        return removed, first_error(results)
 
     async def purge(self) -> list[str]:
         """Remove every expired key now; return them."""
@@ -204,15 +229,17 @@ class Records:
         expired = [key for key in suspects if key not in live]
         if not expired:
             return []
-        async with self.store.locked(self.prefix + key for key in expired):
+        async with self.locked(expired):
             # Read again under the locks: a write may have landed since the scan.
             raws = await self.store.round([("get", self.prefix + key) for key in expired])
             raise_first(raws)
             now = self.clock()
             gone = [key for key, raw in zip(expired, raws, strict=True) if _expired(raw, now)]
-            raise_first(await self.store.round(self._removals(gone)))
-        self._on_expired(gone)
-        return gone
+            results = await self.store.round(self._removals(gone))
+        removed = [k for k, r in zip(gone, results[::2], strict=True) if r is True]
+        self._on_expired(removed)
+        raise_first(results)
+        return removed
 
     async def reencrypt(self) -> int:
         """Rewrite every live value not encrypted with the newest key (plaintext too, if

@@ -204,10 +204,10 @@ class FletStorage:
 
     async def remove_many(self, keys: Iterable[str]) -> int:
         """Remove ``keys``; return how many of them were stored."""
-        keys = [_readable(key) for key in dict.fromkeys(keys)]
-        existed = await self._records.remove(keys)
-        removed = [key for key, was in zip(keys, existed, strict=True) if was]
+        removed, error = await self._records.remove([_readable(k) for k in dict.fromkeys(keys)])
         self._announce("remove", removed)
+        if error is not None:
+            raise error
         return len(removed)
 
     async def refresh(self) -> None:
@@ -223,7 +223,7 @@ class FletStorage:
         if store.cached:
             await store.load()
         else:
-            store.shared().invalidate()  # the cached FletStorage objects reload on next use
+            store.shared().scope.invalidate()  # cached FletStorage objects reload on next use
 
     # -- beyond 1.1.x ------------------------------------------------------------------------
 

@@ -1,24 +1,27 @@
 """The store: raw values of one namespace on one backend, in rounds of pipelined calls.
 
-It knows storage keys and raw values only (what to store is the record layer's job) and
-owns everything shared by the FletStorage objects of one namespace in one scope: the read
-cache, the key locks, the listeners and background clean-ups.
+It knows storage keys and raw values only (what to store is the record layer's job). What
+the FletStorage objects of one *scope* share (the default backend: one Flet page) lives in
+:class:`Scope`: the key locks and the log of writes, for every namespace at once (nested
+app names share keys); what those of one namespace share lives in :class:`Shared`: the read
+cache, the listeners and the background clean-ups.
 
-Concurrency guarantees (asyncio tasks of one process, one namespace, one scope):
+Concurrency guarantees (asyncio tasks of one process, one scope):
 
 * Every round that writes holds the locks of the keys it writes, until its calls have
   answered; :meth:`Store.locked` holds them across several rounds (``update()``). Locks
   are per key and re-entrant within a task, so writes of different keys run concurrently
-  and a read-modify-write under the lock is atomic among tasks.
+  and a read-modify-write under the lock is atomic among tasks. A task that already holds
+  a lock waits at most ``timeout`` for another (two such tasks could wait for each other).
 * Reads take no lock. A read sees every write that returned before it started, and
   either the old or the new value of a write still under way.
 * A round's calls go out together; the client answers them in order. A round that fails
   in part has written what its answered calls wrote: each key holds its old or new value.
-* The cache is loaded without locks and kept only if no write landed meanwhile; every
-  write through any FletStorage of the namespace in the scope keeps it current, and a
-  failed or cancelled write drops it (what the client holds is then unknown).
+* A cache is loaded without locks and kept only if no write landed meanwhile; every write
+  in the scope keeps the caches that cover its key current, and a failed or cancelled
+  write drops them (what the client holds is then unknown).
 * Clean-ups that nobody awaits (the removal of expired keys seen by a read) run under the
-  keys' locks and only if no write landed since that read started.
+  keys' locks and only if no write of those keys landed since that read started.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from ._events import Listeners
 from ._locks import KeyLocks
 from .backends import Backend, BaseBackend, RawValue
 
-__all__ = ["Op", "Shared", "Store", "raise_first"]
+__all__ = ["Op", "Scope", "Shared", "Store", "raise_first"]
 
 logger = logging.getLogger("flet_storage")
 
@@ -47,34 +50,54 @@ Op: TypeAlias = tuple[Literal["get", "remove", "keys"], str] | tuple[Literal["se
 
 
 @dataclass(eq=False)
-class Shared:
-    """What every FletStorage of one namespace in one scope shares."""
+class Scope:
+    """What every FletStorage of one scope shares, whatever its namespace."""
 
-    cache: dict[str, RawValue] | None = None
-    """Storage key -> raw value under the store's prefixes, once a cached store loaded it."""
-    generation: object = None
-    """The backend's generation the cache was loaded in (see ``BaseBackend.generation``)."""
+    locks: KeyLocks = field(default_factory=KeyLocks)
     version: int = 0
     """Counts write rounds (failed ones too): a load is kept only if it did not change."""
     written: dict[str, int] = field(default_factory=dict)
     """Storage key -> the version of its last write: what a clean-up compares."""
     unknown: int = 0
     """The version when what the backend holds last became unknown."""
-    loading: asyncio.Future[None] | None = None
-    locks: KeyLocks = field(default_factory=KeyLocks)
-    listeners: Listeners = field(default_factory=Listeners)
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    namespaces: dict[str, Shared] = field(default_factory=dict)
+
+    def note(self, key: str, raw: RawValue | None) -> None:
+        """A write (``raw``) or removal (None) the backend confirmed: keep every cache that
+        covers ``key`` current."""
+        for shared in self.namespaces.values():
+            if shared.cache is not None and key.startswith(shared.prefixes):
+                if raw is None:
+                    shared.cache.pop(key, None)
+                else:
+                    shared.cache[key] = raw
 
     def invalidate(self) -> None:
         """What the backend holds is unknown (a call failed or was cancelled)."""
-        self.cache = None
         self.version += 1
         self.unknown = self.version
+        for shared in self.namespaces.values():
+            shared.cache = None
 
     def untouched(self, keys: Iterable[str], since: int) -> bool:
-        """Whether no write of ``keys`` started after version ``since`` (and nothing became
-        unknown)."""
+        """Whether no write of ``keys`` landed after version ``since``, and nothing became
+        unknown."""
         return self.unknown <= since and all(self.written.get(k, 0) <= since for k in keys)
+
+
+@dataclass(eq=False)
+class Shared:
+    """What every FletStorage of one namespace in one scope shares."""
+
+    scope: Scope
+    prefixes: tuple[str, ...]
+    cache: dict[str, RawValue] | None = None
+    """Storage key -> raw value under ``prefixes``, once a cached store loaded it."""
+    generation: object = None
+    """The backend's generation the cache was loaded in (see ``BaseBackend.generation``)."""
+    loading: asyncio.Future[None] | None = None
+    listeners: Listeners = field(default_factory=Listeners)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
 
 class Store:
@@ -94,10 +117,10 @@ class Store:
         self.cached = cached
         self.calls = Calls(timeout)
         self._hooks = backend if isinstance(backend, BaseBackend) else None
-        # A scope that is the backend itself never changes: look its Shared up once.
+        # A scope that is the backend itself never changes: look its state up once.
         self._static: Shared | None = None
         if self._hooks is None or type(self._hooks).scope is BaseBackend.scope:
-            self._static = _shared_state(backend, app_name)
+            self._static = _shared_state(backend, app_name, prefixes)
 
     @property
     def timeout(self) -> float | None:
@@ -107,11 +130,15 @@ class Store:
         if self._static is not None:
             return self._static
         assert self._hooks is not None
-        return _shared_state(self._hooks.scope(), self.app_name)
+        return _shared_state(self._hooks.scope(), self.app_name, self.prefixes)
+
+    def version(self) -> int:
+        """The scope's write version now (see :meth:`later`)."""
+        return self.shared().scope.version
 
     def locked(self, keys: Iterable[str]) -> contextlib.AbstractAsyncContextManager[None]:
         """Hold the locks of storage ``keys`` across several rounds."""
-        return self.shared().locks.hold(keys, self.timeout)
+        return self.shared().scope.locks.hold(keys, self.timeout, self._name)
 
     async def round(self, ops: Sequence[Op]) -> list[Any]:
         """Run ``ops`` as one round (reads from the cache need none); return each op's
@@ -123,20 +150,20 @@ class Store:
             if cache is None:
                 return await self._send(ops)
             return [_from_cache(cache, op) for op in ops]
-        async with shared.locks.hold(written, self.timeout):
+        scope = shared.scope
+        async with scope.locks.hold(written, self.timeout, self._name):
             try:
                 return await self._write(shared, ops)
             except BaseException:
-                shared.invalidate()
+                scope.invalidate()
                 raise
 
     async def _write(self, shared: Shared, ops: Sequence[Op]) -> list[Any]:
         # The previous value of each key set: the Flutter web client keeps a write it could
-        # not persist (quota) in its in-memory copy (measured), so it is written back.
-        cache = await self._cache(shared) if self.cached else None
+        # not persist (quota) in its in-memory copy (measured), so it is written back. A
+        # cache is used if loaded, never loaded here: a write must not wait for a load.
+        cache = self._loaded(shared)
         if cache is None:
-            # The first read of a key in the round gives its previous value; a key set
-            # without one is read first.
             read = {op[1] for op in ops if op[0] == "get"}
             extra: list[Op] = [("get", op[1]) for op in ops if op[0] == "set" and op[1] not in read]
             sent = [*extra, *ops] if extra else ops
@@ -150,39 +177,48 @@ class Store:
             previous = {op[1]: cache.get(op[1]) for op in ops if op[0] == "set"}
             sent_answers = iter(await self._send([op for op in ops if _writes(op)]))
             results = [next(sent_answers) if _writes(op) else _from_cache(cache, op) for op in ops]
-        version = shared.version = shared.version + 1
+        # All the bookkeeping first, with no await: a read meanwhile sees it whole.
+        scope = shared.scope
+        version = scope.version = scope.version + 1
+        restores: list[tuple[str, RawValue | None]] = []
         for i, op in enumerate(ops):
             if op[0] == "get" or op[0] == "keys":
                 continue
-            shared.written[op[1]] = version
+            scope.written[op[1]] = version
             result = results[i]
             if isinstance(result, StorageFullError) and not isinstance(
                 before := previous.get(op[1]), StorageError
             ):
-                await self._restore(shared, op[1], before)
+                restores.append((op[1], before))
             elif isinstance(result, StorageError):
-                shared.invalidate()
+                scope.invalidate()
             elif op[0] != "set":
-                _note(shared, op[1], None)
+                scope.note(op[1], None)
             elif result:
-                _note(shared, op[1], op[2])
+                scope.note(op[1], op[2])
             else:
-                shared.invalidate()
+                scope.invalidate()
                 results[i] = self._map(RuntimeError("the backend did not store it"), op)
+        if restores:
+            await self.restore(restores)
         return results
 
-    async def _restore(self, shared: Shared, key: str, raw: RawValue | None) -> None:
-        restore: Op = ("remove", key) if raw is None else ("set", key, raw)
-        if isinstance(result := (await self._send([restore]))[0], StorageError):
-            shared.invalidate()
-            logger.warning(
-                "could not restore %r of namespace %r: %s",
-                key,
-                self.app_name,
-                type(result).__name__,
-            )
-        else:
-            _note(shared, key, raw)
+    async def restore(self, items: Sequence[tuple[str, RawValue | None]]) -> None:
+        """Write ``(key, previous raw or None)`` back in one round, under the keys' locks."""
+        ops: list[Op] = [
+            ("remove", key) if raw is None else ("set", key, raw) for key, raw in items
+        ]
+        scope = self.shared().scope
+        async with scope.locks.hold([key for key, _ in items], self.timeout, self._name):
+            results = await self._send(ops)
+            scope.version += 1
+            for (key, raw), result in zip(items, results, strict=True):
+                scope.written[key] = scope.version
+                if isinstance(result, StorageError) or not result:
+                    scope.invalidate()
+                    logger.warning("could not restore %s: %s", self._name(key), result)
+                else:
+                    scope.note(key, raw)
 
     async def _send(self, ops: Sequence[Op]) -> list[Any]:
         """Send ``ops`` to the backend as one round; each result or its error, in order."""
@@ -203,18 +239,22 @@ class Store:
                 self._hooks.on_timeout()  # e.g. a reconnected client needs a fresh service
         return results
 
+    def _name(self, key: str) -> str:
+        """How messages name a storage key: by the key without its namespace."""
+        prefix = next((p for p in self.prefixes if key.startswith(p)), "")
+        what = "key" if prefix == self.prefixes[0] else "the expiry mark of key"
+        return f"{what} {key[len(prefix) :]!r} in namespace {self.app_name!r}"
+
     def _map(self, exc: Exception, op: Op) -> StorageError:
-        """``exc`` as our error, naming the call by the key without its namespace, e.g.
-        ``get('theme') in namespace 'app'``."""
-        method: str = op[0]
-        key = op[1]
-        if method == "keys":
-            method = "get_keys"
+        """``exc`` as our error, naming the call by the key, e.g. ``get('theme') in
+        namespace 'app'``."""
+        if op[0] == "keys":
+            what = f"get_keys({op[1]!r}) in namespace {self.app_name!r}"
         else:
-            prefix = next((p for p in self.prefixes if key.startswith(p)), "")
-            method = method if prefix == self.prefixes[0] else f"{method} mark"
-            key = key[len(prefix) :]
-        return map_error(exc, f"{method}({key!r}) in namespace {self.app_name!r}", self.timeout)
+            prefix = next((p for p in self.prefixes if op[1].startswith(p)), "")
+            method = op[0] if prefix == self.prefixes[0] else f"{op[0]} mark"
+            what = f"{method}({op[1][len(prefix) :]!r}) in namespace {self.app_name!r}"
+        return map_error(exc, what, self.timeout)
 
     def _call(self, op: Op) -> Coroutine[Any, Any, Any]:
         if op[0] == "get":
@@ -227,44 +267,55 @@ class Store:
 
     # -- the read cache ------------------------------------------------------------------------
 
-    async def _cache(self, shared: Shared) -> dict[str, RawValue] | None:
-        """The namespace's cache, loaded on first use; None when not cached or when a load
-        could not be kept (a write landed meanwhile): then the backend is read."""
-        generation = None if self._hooks is None else self._hooks.generation()
-        if shared.cache is not None and shared.generation is not generation:
+    def _loaded(self, shared: Shared) -> dict[str, RawValue] | None:
+        """The cache if it is loaded and of the backend's current generation."""
+        if (
+            shared.cache is not None
+            and self._hooks is not None
+            and shared.generation is not self._hooks.generation()
+        ):
             shared.cache = None  # e.g. the page reloaded: its client re-read storage
-        if shared.cache is None:
+        return shared.cache
+
+    async def _cache(self, shared: Shared) -> dict[str, RawValue] | None:
+        """The namespace's cache, loaded on first use; None when a load could not be kept
+        (a write landed meanwhile) or failed: then the backend is read."""
+        if self._loaded(shared) is None:
             if shared.loading is not None:
                 await asyncio.wait([shared.loading])  # the load under way (our cancel spares it)
             else:
-                await self.load(shared, generation)
+                await self.load(shared)
         return shared.cache
 
-    async def load(self, shared: Shared | None = None, generation: object = None) -> None:
-        """Load the cache, even if loaded; keep it if no write landed meanwhile."""
+    async def load(self, shared: Shared | None = None) -> None:
+        """Load the cache, even if loaded; keep it if no write landed meanwhile, else drop
+        it (the next read loads again)."""
         if shared is None:
             shared = self.shared()
-            generation = None if self._hooks is None else self._hooks.generation()
+        generation = None if self._hooks is None else self._hooks.generation()
         loading = shared.loading = asyncio.get_running_loop().create_future()
-        version = shared.version
+        version = shared.scope.version
         try:
             listed = await self._send([("keys", prefix) for prefix in self.prefixes])
             raise_first(listed)
             keys = list(dict.fromkeys(key for some in listed for key in some))
             raws = await self._send([("get", key) for key in keys])
             raise_first(raws)
-            if shared.version == version:
+            if shared.scope.version == version:
                 shared.cache = {k: v for k, v in zip(keys, raws, strict=True) if v is not None}
                 shared.generation = generation
+            else:
+                shared.cache = None
         finally:
-            shared.loading = None
+            if shared.loading is loading:
+                shared.loading = None
             loading.set_result(None)
 
     # -- clean-ups nobody awaits ----------------------------------------------------------------
 
     def later(self, since: int, ops: Sequence[Op], then: Callable[[list[Any]], None]) -> None:
         """Run the writing ``ops`` in the background, under their keys' locks, unless a write
-        of their keys has landed since the shared version was ``since``; then call
+        of their keys has landed since the scope's version was ``since``; then call
         ``then(results)``."""
         shared = self.shared()
         task = asyncio.get_running_loop().create_task(self._later(shared, since, ops, then))
@@ -274,10 +325,10 @@ class Store:
     async def _later(
         self, shared: Shared, since: int, ops: Sequence[Op], then: Callable[[list[Any]], None]
     ) -> None:
+        keys = [op[1] for op in ops]
         try:
-            keys = [op[1] for op in ops]
-            async with shared.locks.hold(keys, self.timeout):
-                if not shared.untouched(keys, since):
+            async with shared.scope.locks.hold(keys, self.timeout, self._name):
+                if not shared.scope.untouched(keys, since):
                     return  # it may have changed: the next read will tell
                 results = await self.round(ops)
         except StorageError as exc:
@@ -300,6 +351,10 @@ def raise_first(results: Iterable[object]) -> None:
             raise result
 
 
+def first_error(results: Iterable[object]) -> StorageError | None:
+    return next((r for r in results if isinstance(r, StorageError)), None)
+
+
 def _writes(op: Op) -> bool:
     return op[0] == "set" or op[0] == "remove"
 
@@ -310,38 +365,29 @@ def _from_cache(cache: dict[str, RawValue], op: Op) -> Any:
     return cache.get(op[1])
 
 
-def _note(shared: Shared, key: str, raw: RawValue | None) -> None:
-    """A write (``raw``) or removal (None) the backend confirmed: keep the cache current."""
-    if shared.cache is not None:
-        if raw is None:
-            shared.cache.pop(key, None)
-        else:
-            shared.cache[key] = raw
+# -- one Scope per scope, one Shared per namespace in it -------------------------------------
+
+_ATTRIBUTE = "_flet_storage_scope"
+_weak: weakref.WeakKeyDictionary[object, Scope] = weakref.WeakKeyDictionary()
+_pinned: dict[object, Scope] = {}
 
 
-# -- one Shared per namespace and scope ------------------------------------------------------
-
-_ATTRIBUTE = "_flet_storage_shared"
-_weak: weakref.WeakKeyDictionary[object, dict[str, Shared]] = weakref.WeakKeyDictionary()
-_pinned: dict[object, dict[str, Shared]] = {}
-
-
-def _shared_state(scope: object, app_name: str) -> Shared:
+def _shared_state(scope_object: object, app_name: str, prefixes: tuple[str, ...]) -> Shared:
     # Kept on the scope itself where it can be (a Flet page): a listener that refers to the
     # page then makes a cycle the garbage collector frees with the page, where a dict keyed
     # by the page would keep it. A scope that takes neither attributes nor weak references
     # (a str, a class with __slots__) is kept for the life of the process.
-    states: dict[str, Shared] | None = getattr(scope, _ATTRIBUTE, None)
-    if states is None:
-        states = {}
+    scope: Scope | None = getattr(scope_object, _ATTRIBUTE, None)
+    if scope is None:
+        scope = Scope()
         try:
-            setattr(scope, _ATTRIBUTE, states)
+            setattr(scope_object, _ATTRIBUTE, scope)
         except (AttributeError, TypeError):
             try:
-                states = _weak.setdefault(scope, states)
+                scope = _weak.setdefault(scope_object, scope)
             except TypeError:
-                states = _pinned.setdefault(scope, states)
-    state = states.get(app_name)
-    if state is None:
-        state = states[app_name] = Shared()
-    return state
+                scope = _pinned.setdefault(scope_object, scope)
+    shared = scope.namespaces.get(app_name)
+    if shared is None:
+        shared = scope.namespaces[app_name] = Shared(scope, prefixes)
+    return shared
