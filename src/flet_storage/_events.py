@@ -56,7 +56,7 @@ class Subscription:
 
 
 class Listeners:
-    """The subscriptions of one namespace in one scope (see ``_state``)."""
+    """The subscriptions of one namespace in one scope (see ``_store.Shared``)."""
 
     def __init__(self) -> None:
         self._subscriptions: list[Subscription] = []

@@ -231,7 +231,8 @@ class FletStorage:
         """Remove every expired key of this namespace now; return how many there were.
 
         Expired keys are also removed whenever a read meets them, so this is only needed
-        to reclaim space held by keys nobody reads.
+        to reclaim space held by keys nobody reads. It finds them by their expiry marks,
+        which every value written with a TTL has.
         """
         return len(await self._records.purge())
 
