@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parent.parent
-DOCS = [ROOT / "README.md", ROOT / "docs" / "codec.md"]
+DOCS = [ROOT / "README.md", ROOT / "docs" / "codec.md", ROOT / "docs" / "secure-storage.md"]
 BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
 blocks = [

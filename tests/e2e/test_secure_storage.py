@@ -21,11 +21,11 @@ import pytest
 import pytest_asyncio
 from flet_secure_storage import SecureStorage, WebOptions
 
-from flet_storage import FletStorage, SecureStorageBackend
+from flet_storage import BackendError, FletStorage, SecureStorageBackend
 from flet_storage.backends import Backend
 from flet_storage.testing import CONTRACT
 
-from .harness import Browser, Client, FletServer
+from .harness import CHROMIUM_ARGS, Browser, Client, FletServer
 
 KEY = "FletSecureStorage"  # WebOptions.public_key: the AES key's name, and the items' prefix
 
@@ -130,6 +130,44 @@ async def test_service_takes_only_str(client: Client, value: Any) -> None:
 
     with pytest.raises(RuntimeError, match="Runtime type check failed"):
         await client.run(fn)
+
+
+async def test_web_needs_a_secure_context(chromium: str, server: FletServer) -> None:
+    """Over plain http from a host that is not the local machine (here a name Chromium maps
+    to 127.0.0.1), writes fail: WebCrypto is only there in secure contexts."""
+    rule = "--host-resolver-rules=MAP insecure.test 127.0.0.1"
+    browser = Browser(chromium, args=(*CHROMIUM_ARGS, rule))
+    browser.start()
+    try:
+        profile = await browser.open_profile()
+        client = await profile.open(server, base_url=f"http://insecure.test:{server.port}/")
+        assert await client.evaluate("() => window.isSecureContext") is False
+
+        async def fn(page: ft.Page) -> dict[str, object]:
+            s = SecureStorage()
+            out: dict[str, object] = {"contains": await s.contains_key("k")}
+            try:
+                out["set"] = await s.set("k", "v")
+            except RuntimeError as exc:
+                out["set"] = str(exc)
+            out["get"] = await s.get("k")
+            try:
+                await FletStorage("app", backend=SecureStorageBackend()).set("k", 1)
+            except BackendError as exc:
+                out["FletStorage.set"] = type(exc).__name__
+            return out
+
+        out = await client.run(fn)
+    finally:
+        browser.stop()
+    assert out == {
+        "contains": False,
+        "set": "Unsupported operation: FlutterSecureStorageWeb only works in secure contexts "
+        "Refer to the documentation for more information: "
+        "https://pub.dev/packages/flutter_secure_storage#configure-web-version",
+        "get": None,
+        "FletStorage.set": "BackendError",
+    }
 
 
 async def test_undecryptable_value(client: Client) -> None:
