@@ -303,3 +303,27 @@ async def test_fletstorage_end_to_end(client: Client, app_name: str) -> None:
         return auth, raw, keys, await storage.get_keys()
 
     assert await client.run(read) == (value, "5", ["auth", "count", "short"], [])
+
+
+async def test_backend_after_a_reconnect_and_a_reload(client: Client, app_name: str) -> None:
+    """A reconnected client never answers a service registered before (flet-dev/flet#6412),
+    and a reloaded one re-reads storage: the backend registers a fresh service per connection
+    and a cache of another connection is dropped, as with SharedPreferencesBackend."""
+
+    async def load_then_write_behind_its_back(page: ft.Page) -> tuple[object, object]:
+        cached = FletStorage(app_name, backend=SecureStorageBackend(), cache=True)
+        await cached.set("k", "before")
+        await SecureStorage().set(f"{app_name}.k2", '"raw"')  # not through FletStorage
+        return await cached.get("k"), await cached.get_or_default("k2")
+
+    async def read_write(page: ft.Page) -> tuple[object, object, object]:
+        cached = FletStorage(app_name, backend=SecureStorageBackend(), cache=True, timeout=5)
+        k2 = await cached.get_or_default("k2")
+        await cached.set("k", "after")
+        return await cached.get("k"), k2, await SecureStorage().get(f"{app_name}.k")
+
+    assert await client.run(load_then_write_behind_its_back) == ("before", None)
+    await client.reconnect()
+    assert await client.run(read_write) == ("after", "raw", '"after"')
+    await client.reload()
+    assert await client.run(read_write) == ("after", "raw", '"after"')
