@@ -327,3 +327,17 @@ def test_import_flet_storage_without_the_extra() -> None:
     )
     assert 'pip install "flet-storage[secure]"' in out.stdout
     assert "flet-secure-storage" in out.stdout
+
+
+async def test_encryption_on_secure_storage(page: ft.Page, client: FakeClient) -> None:
+    """FletStorage's own encryption (a key kept by the server) stores text: as is here."""
+    from flet_storage import Encryption
+
+    storage = FletStorage(
+        "app", backend=SecureStorageBackend(), encryption=Encryption(Encryption.generate_key())
+    )
+    await storage.set("token", "s3cr3t")
+    assert await storage.get("token") == "s3cr3t"
+    text = client.stores["FletSecureStorage"]["app.token"]
+    assert "s3cr3t" not in text
+    assert not text.startswith(MARK)
