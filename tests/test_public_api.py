@@ -17,6 +17,7 @@ def test_all_is_pinned_and_sorted() -> None:
         "MemoryBackend",
         "MigrationError",
         "NoPageError",
+        "SecureStorageBackend",
         "SharedPreferencesBackend",
         "StorageError",
         "StorageEvent",

@@ -21,7 +21,7 @@ from ._errors import (
 )
 from ._events import StorageEvent, Subscription
 from ._storage import FletStorage
-from .backends import Backend, MemoryBackend, SharedPreferencesBackend
+from .backends import Backend, MemoryBackend, SecureStorageBackend, SharedPreferencesBackend
 
 __version__ = "2.0.0.dev0"
 
@@ -36,6 +36,7 @@ __all__ = [
     "MemoryBackend",
     "MigrationError",
     "NoPageError",
+    "SecureStorageBackend",
     "SharedPreferencesBackend",
     "StorageError",
     "StorageEvent",

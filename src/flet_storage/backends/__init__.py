@@ -2,6 +2,9 @@
 
 * :class:`SharedPreferencesBackend` (the default): Flet's SharedPreferences of the current page
   - browser localStorage on web, platform preferences on desktop and mobile;
+* :class:`SecureStorageBackend`: Flet's SecureStorage of the current page - the platform's
+  secure store (Keychain, Keystore, libsecret, Credential Manager; WebCrypto on web), with
+  the optional ``flet-storage[secure]`` extra;
 * :class:`MemoryBackend`: an in-process stand-in with the same semantics, for tests.
 
 Anything with the :class:`Backend` method set works, ``ft.SharedPreferences`` included.
@@ -10,5 +13,13 @@ Anything with the :class:`Backend` method set works, ``ft.SharedPreferences`` in
 from ._base import Backend, BaseBackend, RawValue
 from ._flet import SharedPreferencesBackend
 from ._memory import MemoryBackend
+from ._secure import SecureStorageBackend
 
-__all__ = ["Backend", "BaseBackend", "MemoryBackend", "RawValue", "SharedPreferencesBackend"]
+__all__ = [
+    "Backend",
+    "BaseBackend",
+    "MemoryBackend",
+    "RawValue",
+    "SecureStorageBackend",
+    "SharedPreferencesBackend",
+]

@@ -55,3 +55,16 @@ class BaseBackend:
     def on_timeout(self) -> None:
         """Called when a call got no answer in time, e.g. to register a fresh client
         service. Default: nothing."""
+
+
+def check_raw(value: object) -> RawValue:
+    """``value`` if SharedPreferences can hold it (a list is copied); otherwise the
+    ``ValueError`` that ``ft.SharedPreferences.set`` raises, message included."""
+    if isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return list(value)
+    raise ValueError(
+        f"Unsupported value type: {type(value)}. "
+        "Supported types are: str, int, float, bool, list[str]."
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-from ._base import BaseBackend, RawValue
+from ._base import BaseBackend, RawValue, check_raw
 
 __all__ = ["MemoryBackend"]
 
@@ -45,7 +45,7 @@ class MemoryBackend(BaseBackend):
         self.calls: Counter[str] = Counter()
         self._unpersisted: dict[str, object] = {}  # key -> value storage really holds
         for key, value in (data or {}).items():
-            self.data[key] = _checked(value)
+            self.data[key] = check_raw(value)
 
     async def _round_trip(self, method: str) -> None:
         self.calls[method] += 1
@@ -53,7 +53,7 @@ class MemoryBackend(BaseBackend):
         await asyncio.sleep(self.latency)
 
     async def set(self, key: str, value: RawValue) -> bool:
-        value = _checked(value)
+        value = check_raw(value)
         await self._round_trip("set")
         previous = self._unpersisted.get(key, self.data.get(key, _GONE))
         self.data[key] = value
@@ -111,14 +111,3 @@ class MemoryBackend(BaseBackend):
 
 def _size(key: str, value: object) -> int:
     return len(key) + len(str(value))
-
-
-def _checked(value: object) -> RawValue:
-    if isinstance(value, (str, int, float, bool)):
-        return value
-    if isinstance(value, list) and all(isinstance(item, str) for item in value):
-        return list(value)
-    raise ValueError(
-        f"Unsupported value type: {type(value)}. "
-        "Supported types are: str, int, float, bool, list[str]."
-    )
