@@ -7,7 +7,9 @@ the declared floors and Python versions instead of repeating them:
   Python :: 3.X`` classifiers;
 * ``LOWEST_PINS``: ``name==floor`` for each ``>=`` floor of ``[project].dependencies`` and
   of the ``crypto`` extra (``flet==0.83 cryptography==42``);
-* ``TEST_REQUIREMENTS``: the dev group's pytest, pytest-asyncio and hypothesis specifiers.
+* ``TEST_REQUIREMENTS``: the dev group's pytest, pytest-asyncio and hypothesis specifiers;
+* ``FLET_FLOOR`` (``0.83``) and ``E2E_REQUIREMENTS`` (the dev group's playwright), for the
+  e2e suite on the floor (``scripts/matrix --floor-e2e``).
 
 Runs on the project's own Python (3.11+, for tomllib).
 """
@@ -26,6 +28,7 @@ else:  # pytest and mypy bring tomli there
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_TOOLS = ("pytest", "pytest-asyncio", "hypothesis")
+E2E_TOOLS = ("playwright",)
 EXTRAS_IN_LOWEST = ("crypto",)
 _REQUIREMENT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*(.*)$")
 
@@ -60,7 +63,7 @@ def info() -> dict[str, str]:
     for extra in EXTRAS_IN_LOWEST:
         floors += [_floor(r) for r in meta["optional-dependencies"][extra]]
     dev = {_split(r)[0]: r for r in project["dependency-groups"]["dev"]}
-    missing = [tool for tool in TEST_TOOLS if tool not in dev]
+    missing = [tool for tool in (*TEST_TOOLS, *E2E_TOOLS) if tool not in dev]
     if missing:
         raise SystemExit(f"the dev group lacks {', '.join(missing)}")
     return {
@@ -69,6 +72,8 @@ def info() -> dict[str, str]:
         "LOWEST_PINS": " ".join(floors),
         "LOWEST_EXTRAS": ",".join(EXTRAS_IN_LOWEST),
         "TEST_REQUIREMENTS": " ".join(dev[tool] for tool in TEST_TOOLS),
+        "FLET_FLOOR": next(f for f in floors if f.startswith("flet==")).removeprefix("flet=="),
+        "E2E_REQUIREMENTS": " ".join(dev[tool] for tool in E2E_TOOLS),
     }
 
 
