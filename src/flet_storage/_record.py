@@ -1,15 +1,15 @@
 """The record layer: what one namespace stores around the codec's text, and where.
 
-* A value lives under ``{app_name}.{key}``, the key scheme of flet-storage 1.1.x.
+* A value lives under `{app_name}.{key}`, the key scheme of flet-storage 1.1.x.
 * Without a TTL it is exactly the codec's text, as 1.1.x reads it. With one it is framed as
-  ``fst:{expires_at}:{text}`` (Unix seconds; neither JSON nor the codec's tagged text
-  starts so), and an *expiry mark* ``flet_storage:ttl:{app_name}.{key}`` is set beside it.
-  Marks let :meth:`Records.keys` list a namespace in one round (the keys under both
+  `fst:{expires_at}:{text}` (Unix seconds; neither JSON nor the codec's tagged text
+  starts so), and an *expiry mark* `flet_storage:ttl:{app_name}.{key}` is set beside it.
+  Marks let `Records.keys` list a namespace in one round (the keys under both
   prefixes) and read only the values that may have expired. A mark is a hint: a value
   without one never expires, and a mark whose value has no TTL (left by a write that
   replaced it) costs one read and is then removed.
-* Expired values read as missing and are removed in the background (see ``Store.later``).
-* With :class:`~flet_storage.Encryption`, the text inside the frame is encrypted with the
+* Expired values read as missing and are removed in the background (see `Store.later`).
+* With [Encryption][flet_storage.Encryption], the text inside the frame is encrypted with the
   namespace, the key and the expiry as associated data, so a value moved to another key or
   namespace, or given another expiry, fails to decrypt. The expiry stays readable in the
   frame (a reader learns that a value has expired without decrypting it); editing it can
@@ -46,7 +46,7 @@ and when it expires (None: never)."""
 
 
 class Records:
-    """The stored records of the namespace ``app_name``."""
+    """The stored records of the namespace `app_name`."""
 
     def __init__(
         self,
@@ -82,7 +82,7 @@ class Records:
         return raw, None
 
     def locked(self, keys: Iterable[str]) -> AbstractAsyncContextManager[None]:
-        """Hold the locks of ``keys`` and their expiry marks across several rounds (a
+        """Hold the locks of `keys` and their expiry marks across several rounds (a
         read-modify-write): all at once, so that no write waits for a mark while holding
         a value another write waits for."""
         return self.store.locked(k for key in keys for k in (self.prefix + key, self.marks + key))
@@ -90,8 +90,9 @@ class Records:
     # -- reads ---------------------------------------------------------------------------------
 
     async def read(self, keys: Sequence[str]) -> list[Entry | None]:
-        """The entries of ``keys`` in one round, decrypted; None for a missing or expired
-        key. Raises :class:`CorruptDataError` for a value that fails to decrypt."""
+        """The entries of `keys` in one round, decrypted; None for a missing or expired
+        key. Raises [CorruptDataError][flet_storage.CorruptDataError] for a value that fails to
+        decrypt."""
         frames = await self._frames(keys)
         if self.encryption is None:
             return frames
@@ -101,7 +102,7 @@ class Records:
         ]
 
     async def _frames(self, keys: Sequence[str]) -> list[Entry | None]:
-        """The stored frames of ``keys`` (text still encrypted); None if missing or expired."""
+        """The stored frames of `keys` (text still encrypted); None if missing or expired."""
         since = self.store.version()
         raws = await self.store.round([("get", self.prefix + key) for key in keys])
         raise_first(raws)
@@ -125,7 +126,7 @@ class Records:
         return [key for key in keys if key in live]
 
     async def _scan(self) -> tuple[list[str], set[str], list[str]]:
-        """``(listed keys, live ones, marked ones)``; marks that need no more are removed
+        """`(listed keys, live ones, marked ones)`; marks that need no more are removed
         in the background."""
         listed, marked = await self.store.round([("keys", self.prefix), ("keys", self.marks)])
         raise_first((listed, marked))
@@ -150,7 +151,7 @@ class Records:
     async def write(
         self, items: Sequence[tuple[str, str, float | None]]
     ) -> list[StorageError | None]:
-        """Store ``(key, text, expires_at)`` items in one round; each item's error or None."""
+        """Store `(key, text, expires_at)` items in one round; each item's error or None."""
         ops: list[Op] = []
         for key, text, expires_at in items:
             storage_key = self.prefix + key
@@ -190,7 +191,7 @@ class Records:
         return errors
 
     async def remove(self, keys: Sequence[str]) -> tuple[list[str], StorageError | None]:
-        """Remove ``keys`` in one round (each read in the same round). Returns the keys that
+        """Remove `keys` in one round (each read in the same round). Returns the keys that
         were stored, live, and are now removed, and the first error, if any."""
         ops: list[Op] = []
         for key in keys:
