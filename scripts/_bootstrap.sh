@@ -1,4 +1,5 @@
-# Sourced by scripts/test and scripts/demo: makes `uv` available and the venv current.
+# Sourced by scripts/test, scripts/demo and scripts/docs: makes `uv` available and the venv
+# current.
 # Needs only python3 (>= 3.10) and access to PyPI.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
