@@ -1,5 +1,5 @@
-"""Every Python example in the README and on the docs site is at least valid Python
-(top-level await allowed), and the complete ones run:
+"""Every Python example in the README, on the docs site and in the public API's docstrings
+is at least valid Python (top-level await allowed), and the complete ones run:
 
 * a block with a top-level `asyncio.run(...)` line is a script: it runs, as `__main__`;
 * a block that defines `test_` functions is a test module: pytest runs it;
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import inspect
 import io
 import re
 import subprocess
@@ -32,6 +33,29 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 BLOCK = re.compile(r"^( *)```python\n(.*?)^\1```", re.DOTALL | re.MULTILINE)
 
 
+# -- the public API, which docs/reference/*.md documents ------------------------------------
+
+MODULES = (flet_storage.backends, flet_storage.testing)
+DIRECTIVE = re.compile(r"^::: (\S+)", re.MULTILINE)
+
+
+def documented() -> set[str]:
+    """The objects the reference pages render with mkdocstrings' `::: path`."""
+    return {
+        name
+        for page in (ROOT / "docs" / "reference").glob("*.md")
+        for name in DIRECTIVE.findall(page.read_text())
+    }
+
+
+def public_names() -> list[tuple[str, object]]:
+    """Every public name, by the paths a reader would look for, with its object."""
+    names = [(f"flet_storage.{name}", getattr(flet_storage, name)) for name in flet_storage.__all__]
+    for module in MODULES:
+        names += [(f"{module.__name__}.{name}", getattr(module, name)) for name in module.__all__]
+    return names
+
+
 def _blocks() -> list[tuple[str, str]]:
     found = []
     for path in DOCS:
@@ -41,7 +65,30 @@ def _blocks() -> list[tuple[str, str]]:
     return found
 
 
-BLOCKS = _blocks()
+def _docstring_blocks() -> list[tuple[str, str]]:
+    """The Python examples in the public API's docstrings, as the API reference shows them."""
+    found = []
+    seen: set[int] = set()
+    modules = [(module.__name__, module) for module in (flet_storage, *MODULES)]
+    for path, obj in [*modules, *public_names()]:
+        members = [(path, obj)]
+        if inspect.isclass(obj):
+            members += [
+                (f"{path}.{name}", member)
+                for name, member in vars(obj).items()
+                if not name.startswith("_") and callable(member)
+            ]
+        for where, member in members:
+            if id(member) in seen:  # a backend is public in two modules
+                continue
+            seen.add(id(member))
+            doc = inspect.getdoc(member) if not isinstance(member, str) else None
+            for n, match in enumerate(BLOCK.finditer(doc or ""), 1):
+                found.append((f"{where}:{n}", textwrap.dedent(match.group(2))))
+    return found
+
+
+BLOCKS = _blocks() + _docstring_blocks()
 SCRIPTS = [(where, code) for where, code in BLOCKS if re.search(r"^asyncio\.run\(", code, re.M)]
 TEST_MODULES = [
     (where, code) for where, code in BLOCKS if re.search(r"^(async )?def test_", code, re.M)
@@ -135,28 +182,6 @@ async def test_features_example_runs() -> None:
     assert "schema version: 2, settings: {'ui': {'theme': 'dark'}}" in log
     assert log[0] == "set session_token"
     assert "expire session_token" in log
-
-
-# -- the API reference -------------------------------------------------------------------------
-
-DIRECTIVE = re.compile(r"^::: (\S+)", re.MULTILINE)
-
-
-def documented() -> set[str]:
-    """The objects the reference pages render with mkdocstrings' `::: path`."""
-    return {
-        name
-        for page in (ROOT / "docs" / "reference").glob("*.md")
-        for name in DIRECTIVE.findall(page.read_text())
-    }
-
-
-def public_names() -> list[tuple[str, object]]:
-    """Every public name, by the paths a reader would look for, with its object."""
-    names = [(f"flet_storage.{name}", getattr(flet_storage, name)) for name in flet_storage.__all__]
-    for module in (flet_storage.backends, flet_storage.testing):
-        names += [(f"{module.__name__}.{name}", getattr(module, name)) for name in module.__all__]
-    return names
 
 
 def test_reference_documents_every_public_name() -> None:
