@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -153,42 +152,48 @@ class Records:
     ) -> list[StorageError | None]:
         """Store `(key, text, expires_at)` items in one round; each item's error or None."""
         ops: list[Op] = []
+        marked: list[str] = []
         for key, text, expires_at in items:
             storage_key = self.prefix + key
             ops.append(("get", storage_key))  # the previous value: did it have a mark?
             ops.append(("set", storage_key, self._seal(key, text, expires_at)))
             if expires_at is not None:
                 ops.append(("set", self.marks + key, expires_at))
-        # A TTL'd item's value and mark are locked together across the round and the undo.
-        marked = [key for key, _, expires_at in items if expires_at is not None]
-        async with self.locked(marked) if marked else contextlib.nullcontext():
-            results = await self.store.round(ops)
-            since = self.store.version()
-            errors: list[StorageError | None] = []
-            unmark: list[str] = []
-            undo: list[tuple[str, RawValue | None]] = []
-            at = 0
-            for key, _, expires_at in items:
-                size = 2 if expires_at is None else 3
-                before, written = results[at], results[at + 1 : at + size]
-                at += size
-                error = first_error(written)
-                errors.append(error)
-                if error is None and expires_at is None and _framed(before):
-                    unmark.append(key)
-                elif (
-                    error is not None
-                    and size == 3
-                    and not isinstance(written[0], StorageError)
-                    and not isinstance(before, StorageError)
-                ):
-                    # The value landed, its mark did not: put the previous value back, so a
-                    # value with a TTL never goes unmarked.
-                    undo.append((self.prefix + key, before))
-            if undo:
-                await self.store.restore(undo)
-        self._unmark_later(since, unmark)
+                marked.append(key)
+        if not marked:
+            errors, unmark, _ = self._written(items, await self.store.round(ops))
+        else:  # a value and its mark stay locked together across the round and any undo
+            async with self.locked(marked):
+                errors, unmark, undo = self._written(items, await self.store.round(ops))
+                if undo:
+                    await self.store.restore(undo)
+        self._unmark_later(self.store.version(), unmark)
         return errors
+
+    def _written(
+        self, items: Sequence[tuple[str, str, float | None]], results: list[Any]
+    ) -> tuple[list[StorageError | None], list[str], list[tuple[str, RawValue | None]]]:
+        """Each item's error; the keys whose stale marks can go; the values to put back
+        because their mark was refused (a value with a TTL never goes unmarked)."""
+        errors: list[StorageError | None] = []
+        unmark: list[str] = []
+        undo: list[tuple[str, RawValue | None]] = []
+        at = 0
+        for key, _, expires_at in items:
+            before, value = results[at], results[at + 1]
+            mark = None if expires_at is None else results[at + 2]
+            at += 2 if expires_at is None else 3
+            if isinstance(value, StorageError):
+                errors.append(value)
+            elif isinstance(mark, StorageError):
+                errors.append(mark)
+                if not isinstance(before, StorageError):
+                    undo.append((self.prefix + key, before))
+            else:
+                errors.append(None)
+                if expires_at is None and _framed(before):
+                    unmark.append(key)
+        return errors, unmark, undo
 
     async def remove(self, keys: Sequence[str]) -> tuple[list[str], StorageError | None]:
         """Remove `keys` in one round (each read in the same round). Returns the keys that
