@@ -235,8 +235,8 @@ class FletStorage:
     async def get_keys(self) -> list[str]:
         """The keys of this namespace, without the `"{app_name}."` prefix.
 
-        One round trip, and a second one that reads only the values that may have expired
-        (none with `cache=True`). Expired keys are left out.
+        One round trip, plus one that reads the values that may have expired if any key has
+        a TTL (none with `cache=True`). Expired keys are left out.
 
         Returns:
             The keys, in no particular order.
