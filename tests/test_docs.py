@@ -195,3 +195,14 @@ def test_reference_documents_every_public_name() -> None:
     ]
     assert not missing, f"not in docs/reference/*.md: {missing}"
     assert {"flet_storage", "flet_storage.backends", "flet_storage.testing"} <= pages
+
+
+def test_readme_links_resolve() -> None:
+    """The README's relative links (to the guides, examples, bench) name files that exist;
+    the docs site's own links are checked by its strict build (tests/test_docs_site.py)."""
+    readme = (ROOT / "README.md").read_text()
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", readme)
+    relative = [target for target in targets if not re.match(r"[a-z]+:", target)]
+    assert len(relative) >= 15
+    missing = [target for target in relative if not (ROOT / target).exists()]
+    assert not missing, missing
