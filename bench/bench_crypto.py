@@ -1,7 +1,7 @@
 """CPU cost of Encryption.encrypt / decrypt of a 1 KB value (goal: at most 30 µs each).
 
-Run: ``uv run python bench/bench_crypto.py``. Times with ``timeit``: min of REPEATS rounds,
-each of an auto-sized loop of at least MIN_SECONDS, encrypt and decrypt taking turns.
+Run: ``uv run python bench/bench_crypto.py``. Times with ``timeit`` as bench_codec.py does
+(min of its REPEATS rounds of auto-sized loops), encrypt and decrypt taking turns.
 Prints µs per call, for a 1 KB ASCII JSON value and a 1 KB non-ASCII one, and the goal check.
 """
 
@@ -12,32 +12,18 @@ import json
 import platform
 import sys
 import time
-import timeit
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import cryptography
+from bench_codec import REPEATS, per_op
 
 from flet_storage import FletStorage, MemoryBackend
 from flet_storage._crypto import Encryption
 
-REPEATS = 7
-MIN_SECONDS = 0.2
 GOAL_US = 30.0
 CONTEXT = b"\x06my_app\x0dsession_token\x0a1700000000"
-
-
-def per_call(*funcs: Callable[[], object]) -> list[float]:
-    """Microseconds per call of each function: min over REPEATS rounds of auto-sized loops."""
-    timers = [timeit.Timer(func) for func in funcs]
-    numbers = [max(1, int(timer.autorange()[0] * MIN_SECONDS / 0.2)) for timer in timers]
-    best = [float("inf")] * len(funcs)
-    for _ in range(REPEATS):
-        for i, (timer, number) in enumerate(zip(timers, numbers, strict=True)):
-            best[i] = min(best[i], timer.timeit(number) / number * 1e6)
-    return best
 
 
 def value_of_1kb(item: str) -> str:
@@ -66,7 +52,7 @@ def main() -> int:
         plaintext = value_of_1kb(item)
         stored = enc.encrypt(plaintext, CONTEXT)
         assert enc.decrypt(stored, CONTEXT) == plaintext
-        encrypt_us, decrypt_us = per_call(
+        encrypt_us, decrypt_us = per_op(
             lambda: enc.encrypt(plaintext, CONTEXT),  # noqa: B023 - timed before the next item
             lambda: enc.decrypt(stored, CONTEXT),  # noqa: B023
         )

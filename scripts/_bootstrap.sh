@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# Sourced by scripts/test, scripts/demo, scripts/check_package and scripts/matrix: makes `uv`
-# available and the venv current.
+# Sourced by scripts/test, scripts/demo, scripts/docs, scripts/check_package and scripts/matrix:
+# makes `uv` available and the venv current.
 # Needs only python3 (>= 3.10) and access to PyPI.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -3,10 +3,10 @@
 Called by scripts/check_package after ``uv build``. Fails (exit 1, every problem listed) if
 
 * either archive is missing, or there is more than one of a kind;
-* the sdist lacks pyproject.toml, PKG-INFO, README.md, LICENSE, CHANGELOG.md, py.typed or
-  any file of the package that git tracks under src/ (when run from a git checkout), or
-  carries anything that is no source: caches, virtualenvs, a built site, benchmark results,
-  build output, bytecode;
+* the sdist lacks pyproject.toml, PKG-INFO, README.md, LICENSE, CHANGELOG.md, py.typed,
+  any file of the package that git tracks under src/ (when run from a git checkout) or a file
+  the README links to, or carries anything that is no source: caches, virtualenvs, a built
+  site, the benchmark chart and scripts, build output, bytecode;
 * the wheel lacks py.typed, any module of the package, the license file or its metadata,
   carries anything outside the package and its .dist-info, or declares another version than
   ``__version__`` or other dependencies than pyproject.toml.
@@ -56,7 +56,11 @@ SDIST_FORBIDDEN_PARTS = {
     "dist",
     "build",
 }
-SDIST_FORBIDDEN_NAMES = re.compile(r"(^results\.(md|png)$|\.py[cod]$|^uv\.lock$)")
+# Paths of what is no source either: the benchmark chart and scripts (the README links only
+# bench/results.md), bytecode, the lock file.
+SDIST_FORBIDDEN_PATHS = re.compile(r"^bench/(?!upstream\.py$|results\.md$)|\.py[cod]$|^uv\.lock$")
+# The README's relative links, which must name files the sdist has.
+README_LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 
 
 def _version() -> str:
@@ -111,11 +115,16 @@ def check_sdist(path: Path, version: str, problems: list[str]) -> None:
         for name in sorted(tracked - files):
             problems.append(f"sdist: {name} (tracked by git) is missing")
     for name in sorted(files):
-        parts = PurePosixPath(name).parts
-        if SDIST_FORBIDDEN_PARTS.intersection(parts[:-1]) or SDIST_FORBIDDEN_NAMES.search(
-            parts[-1]
-        ):
+        directories = PurePosixPath(name).parts[:-1]
+        if SDIST_FORBIDDEN_PARTS.intersection(directories) or SDIST_FORBIDDEN_PATHS.search(name):
             problems.append(f"sdist: {name} should not be shipped")
+    folders = {str(parent) for name in files for parent in PurePosixPath(name).parents}
+    for target in README_LINK.findall((ROOT / "README.md").read_text()):
+        if re.match(r"[a-z]+:", target):  # a URL
+            continue
+        target = target.rstrip("/")
+        if target not in files and target not in folders:
+            problems.append(f"sdist: {target}, which the README links to, is missing")
     print(f"    sdist {path.name}: {len(files)} files")
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import textwrap
 import weakref
 
 import pytest
@@ -166,13 +165,8 @@ def test_store_is_a_memory_backend_with_the_given_data() -> None:
 
 def test_module_docstring_example_runs() -> None:
     doc = flet_storage.testing.__doc__ or ""
-    start = doc.index("first::\n") + len("first::\n")
-    block = []
-    for line in doc[start:].splitlines():
-        if line and not line.startswith("    "):
-            break
-        block.append(line)
-    code = textwrap.dedent("\n".join(block))
+    start = doc.index("first:\n\n```python\n") + len("first:\n\n```python\n")
+    code = doc[start : doc.index("```", start)]
     assert "asyncio.run(main())" in code
     exec(compile(code, "<testing docstring>", "exec"), {})
 

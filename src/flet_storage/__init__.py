@@ -1,9 +1,12 @@
 """flet-storage: namespaced, type-faithful async storage for Flet apps.
 
->>> storage = FletStorage(app_name="my_app")          # inside a running Flet app
->>> await storage.set("tags", {"python", "flet"})     # doctest: +SKIP
->>> await storage.get("tags")                         # doctest: +SKIP
-{'python', 'flet'}
+```python
+from flet_storage import FletStorage
+
+storage = FletStorage(app_name="my_app")  # inside a running Flet app
+await storage.set("tags", {"python", "flet"})
+await storage.get("tags")  # {'python', 'flet'}: a set again
+```
 """
 
 from ._codec import Codec
@@ -24,6 +27,7 @@ from ._storage import FletStorage
 from .backends import Backend, MemoryBackend, SecureStorageBackend, SharedPreferencesBackend
 
 __version__ = "2.0.0.dev0"
+"""The version of flet-storage installed."""
 
 __all__ = [
     "Backend",

@@ -1,5 +1,5 @@
 """Backend calls: one at a time or many as one pipelined round, bounded by a timeout on
-silence; and :func:`map_error`, the one place where what a backend raises becomes ours."""
+silence; and `map_error`, the one place where what a backend raises becomes ours."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ _STALE_SERVICE = "Timeout waiting for invoke method listener"
 def map_error(exc: BaseException, what: str, timeout: float | None) -> StorageError:
     """The one place where whatever a backend raises becomes one of our errors.
 
-    ``what`` names the call and namespace, e.g. ``"get('theme') in namespace 'app'"``.
+    `what` names the call and namespace, e.g. `"get('theme') in namespace 'app'"`.
     """
     if isinstance(exc, StorageError):
         return exc
@@ -44,13 +44,13 @@ def map_error(exc: BaseException, what: str, timeout: float | None) -> StorageEr
 
 
 class Calls:
-    """Awaits backend calls, with ``timeout`` seconds of silence allowed."""
+    """Awaits backend calls, with `timeout` seconds of silence allowed."""
 
     def __init__(self, timeout: float | None) -> None:
         self.timeout = timeout
 
     async def one(self, call: Coroutine[Any, Any, T]) -> T:
-        """Await one call; a timeout raises ``TimeoutError``."""
+        """Await one call; a timeout raises `TimeoutError`."""
         if self.timeout is None:
             return await call
         if _timeout is None:  # Python 3.10
@@ -60,11 +60,11 @@ class Calls:
 
     async def round(self, calls: Sequence[Coroutine[Any, Any, Any]]) -> list[Any]:
         """Send every call at once (one pipelined round); return each one's result or
-        exception (``TimeoutError`` for a call cut short), in order.
+        exception (`TimeoutError` for a call cut short), in order.
 
         The timeout bounds silence, not work: it ends the round only when no call has
-        finished for ``timeout`` seconds, so a batch of any size completes on a live client
-        while a client that stops answering still fails within about ``timeout``. Calls
+        finished for `timeout` seconds, so a batch of any size completes on a live client
+        while a client that stops answering still fails within about `timeout`. Calls
         still running then (or when the caller is cancelled) are cancelled and awaited: none
         is left behind.
         """

@@ -1,19 +1,19 @@
 """Turning Python values into the text stored in SharedPreferences and back, types included.
 
-Two stored forms (``docs/codec.md`` has the format, examples and the collision argument):
+Two stored forms (`docs/codec.md` has the format, examples and the collision argument):
 
 * **Legacy JSON.** A value flet-storage 1.1.x stores and reads back unchanged (JSON with
-  str-keyed dicts, plus sets of JSON scalars, and no dict whose ``"__type__"`` is ``"set"``,
+  str-keyed dicts, plus sets of JSON scalars, and no dict whose `"__type__"` is `"set"`,
   no str with a high surrogate code point right before a low one, which JSON reads back as
   one astral character, no set of several NaNs, which json reads back as one shared NaN)
-  is written byte for byte as 1.1.x writes it: ``json.dumps(value)``, sets as
-  ``{"__type__": "set", "values": [...]}``. Text not starting with :data:`PREFIX` is read
+  is written byte for byte as 1.1.x writes it: `json.dumps(value)`, sets as
+  `{"__type__": "set", "values": [...]}`. Text not starting with `PREFIX` is read
   exactly as 1.1.x reads it.
-* **Tagged.** Anything else is ``PREFIX`` + JSON in which every object holding the key
-  ``"$fs"`` is an envelope ``{"$fs": tag, "v": payload}``. A user dict with non-str keys or
-  a ``"$fs"`` key of its own becomes a ``dict`` envelope, so no user dict poses as an
-  envelope; ``json.dumps`` never writes text starting with ``PREFIX``, so no legacy text
-  poses as tagged text. ``"__type__"`` means nothing in the tagged form.
+* **Tagged.** Anything else is `PREFIX` + JSON in which every object holding the key
+  `"$fs"` is an envelope `{"$fs": tag, "v": payload}`. A user dict with non-str keys or
+  a `"$fs"` key of its own becomes a `dict` envelope, so no user dict poses as an
+  envelope; `json.dumps` never writes text starting with `PREFIX`, so no legacy text
+  poses as tagged text. `"__type__"` means nothing in the tagged form.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ PREFIX = "fs2:"
 """Starts every tagged text. No JSON text starts so, hence nothing 1.1.x wrote."""
 
 MAX_DEPTH = 200
-"""Deepest nesting of containers encoded, so every stored text stays decodable by ``json``."""
+"""Deepest nesting of containers encoded, so every stored text stays decodable by `json`."""
 
 _TAG, _VAL, _EXT = TAG, VAL, "ext:"
 # Ints this small have < 640 decimal digits, the lowest limit sys.set_int_max_str_digits
@@ -70,12 +70,21 @@ class _Custom:
 class Codec:
     """Encodes values to text and decodes them back with their exact types.
 
-    Supported: None, bool, int, float, str, list, tuple, dict (keys of any supported hashable
-    type), set, frozenset, bytes, datetime, date, time, timedelta, datetime.timezone,
-    zoneinfo.ZoneInfo, Decimal, UUID, nested freely, and the types given to
-    :meth:`register`. Types match exactly: a subclass (IntEnum, OrderedDict, a namedtuple, a
-    str subclass, ...) is an :class:`EncodeError` unless it is registered itself. Each
-    instance has its own registry.
+    Supported: `None`, `bool`, `int`, `float`, `str`, `list`, `tuple`, `dict` (keys of any
+    supported hashable type), `set`, `frozenset`, `bytes`, `datetime`, `date`, `time`,
+    `timedelta`, `datetime.timezone`, `zoneinfo.ZoneInfo`, `Decimal`, `UUID`, nested freely,
+    and the types given to [`register`][flet_storage.Codec.register]. Types match exactly:
+    a subclass (`IntEnum`, `OrderedDict`, a namedtuple, a `str` subclass, ...) is refused
+    unless it is registered itself. Each instance has its own registry: give the codec to
+    [FletStorage][flet_storage.FletStorage] with `codec=`. The stored format:
+    [Stored format](../codec.md).
+
+    Example:
+        ```python
+        codec = Codec()
+        codec.register(Point, tag="point", encode=lambda p: [p.x, p.y], decode=lambda v: Point(*v))
+        storage = FletStorage("my_app", codec=codec)
+        ```
     """
 
     def __init__(self) -> None:
@@ -90,13 +99,21 @@ class Codec:
         encode: Callable[[T], object],
         decode: Callable[[Any], T],
     ) -> None:
-        """Store instances of exactly ``cls`` as ``encode(obj)``; read them as ``decode(v)``.
+        """Store instances of exactly `cls` as `encode(obj)`; read them as `decode(v)`.
 
-        ``encode`` may return any value this codec supports, registered types included, and
-        ``decode`` gets that value back. The tag is stored, so it must never change.
+        Args:
+            cls: The type; only exactly this type is matched, not its subclasses.
+            tag: The name stored with each value (as `ext:<tag>`), so it must never change
+                once data is stored.
+            encode: Turns an instance into any value this codec supports, registered types
+                included. If it raises, encoding fails naming the tag.
+            decode: Gets that value back, decoded, and returns the instance. If it raises,
+                decoding fails naming the tag.
 
         Raises:
-            ValueError: ``cls`` or ``tag`` is built in, or registered already.
+            TypeError: `cls` is not a type.
+            ValueError: `tag` is empty or holds surrogate code points, `cls` or `tag` is
+                built in, or either is registered already.
         """
         if not isinstance(cls, type):
             raise TypeError(f"cls must be a type, not {type(cls).__name__}")
@@ -111,7 +128,20 @@ class Codec:
         self._by_type[cls] = self._by_tag[tag] = _Custom(tag, encode, decode)
 
     def encode(self, value: object) -> str:
-        """The text to store for ``value``; raises :class:`EncodeError`, writing nothing."""
+        """The text to store for `value`.
+
+        Args:
+            value: Any supported value.
+
+        Returns:
+            The text: exactly what flet-storage 1.1.x writes for plain JSON and sets of
+            scalars, else `"fs2:"` followed by tagged JSON.
+
+        Raises:
+            TypeError: (`EncodeError`, with `path` and `reason` attributes) `value` or an
+                element of it cannot be encoded: an unsupported type, a circular reference,
+                or nesting deeper than 200 levels. The message names types, never values.
+        """
         try:
             kind = _legacy_kind(value, 0)
         except RecursionError:  # called deep in a stack: the full encoder says where
@@ -129,7 +159,19 @@ class Codec:
         return PREFIX + json.dumps(tree, separators=(",", ":"), check_circular=False)
 
     def decode(self, text: str) -> Any:
-        """The value ``text`` holds; raises :class:`DecodeError` and nothing else."""
+        """The value `text` holds.
+
+        Args:
+            text: Text [`encode`][flet_storage.Codec.encode] returned, or that
+                flet-storage 1.1.x wrote.
+
+        Returns:
+            The value, with its types.
+
+        Raises:
+            ValueError: (`DecodeError`, and nothing else) `text` is not something this codec
+                or flet-storage 1.1.x wrote, or names a tag this codec does not know.
+        """
         if not isinstance(text, str):
             raise DecodeError(f"stored data must be a str, not {type(text).__name__}")
         try:
@@ -152,7 +194,7 @@ class Codec:
             raise DecodeError(f"malformed data ({type_name(type(exc))})") from exc
 
     def _tree(self, obj: Any, depth: int, active: set[int]) -> object:
-        """``obj`` as a JSON-ready tree of the tagged form."""
+        """`obj` as a JSON-ready tree of the tagged form."""
         t = type(obj)
         if t is str:
             return obj if obj.isascii() else text_tree(obj)
@@ -233,7 +275,7 @@ class Codec:
         return [naive, obj.fold, self._tree(tz, depth, active)]
 
     def _unwrap(self, dct: dict[str, Any]) -> object:
-        """``object_hook`` of the tagged form: JSON is parsed bottom-up, so ``v`` is decoded."""
+        """`object_hook` of the tagged form: JSON is parsed bottom-up, so `v` is decoded."""
         if _TAG not in dct:
             return dct
         tag = dct[_TAG]
@@ -254,9 +296,9 @@ class Codec:
 
 
 def _legacy_kind(obj: Any, depth: int) -> int:
-    """_PLAIN, or with _SETS, if 1.1.x writes ``obj`` and reads it back exactly; else 0.
+    """_PLAIN, or with _SETS, if 1.1.x writes `obj` and reads it back exactly; else 0.
 
-    One pass of exact type checks: ``json.dumps`` also takes tuples, int/float/str subclasses
+    One pass of exact type checks: `json.dumps` also takes tuples, int/float/str subclasses
     and int/bool/None dict keys, which would come back as other types.
     """
     t = type(obj)
@@ -304,9 +346,9 @@ def _legacy_set(obj: object) -> object:
 
 
 def _splits_pairs(obj: Any) -> bool:
-    """Whether a str in the legacy-form ``obj``, keys included, has a pair JSON would join.
+    """Whether a str in the legacy-form `obj`, keys included, has a pair JSON would join.
 
-    One frame per level, as :func:`_legacy_kind`, which has just walked ``obj``.
+    One frame per level, as `_legacy_kind`, which has just walked `obj`.
     """
     t = type(obj)
     if t is str:

@@ -1,24 +1,26 @@
 """Authenticated encryption of stored text: AES-256-GCM, key ids and key rotation.
 
-Stored form (version 1)::
+Stored form (version 1):
 
-    fse1:<url-safe base64, unpadded, of: key id (4) || nonce (12) || ciphertext || tag (16)>
+```text
+fse1:<url-safe base64, unpadded, of: key id (4) || nonce (12) || ciphertext || tag (16)>
+```
 
-* The plaintext is the str encoded as UTF-8 with ``surrogatepass``, so every str (lone
+* The plaintext is the str encoded as UTF-8 with `surrogatepass`, so every str (lone
   surrogates and surrogate pairs included) comes back exactly.
-* The key id is ``SHA-256(KEY_ID_LABEL || key)[:4]``: decryption picks the key by id, with no
+* The key id is `SHA-256(KEY_ID_LABEL || key)[:4]`: decryption picks the key by id, with no
   trial decryption. It says nothing useful about a random 256-bit key.
-* The nonce is 96 random bits from :func:`os.urandom`, new for every encryption. (With random
+* The nonce is 96 random bits from `os.urandom`, new for every encryption. (With random
   nonces one key should encrypt at most 2**32 values, far beyond any app's storage.)
-* ``context`` is the GCM associated data: authenticated, not stored. A value decrypts only
+* `context` is the GCM associated data: authenticated, not stored. A value decrypts only
   with the context it was encrypted with, so a record cannot be moved to another key or
   namespace, or given another expiry. The caller must encode the context unambiguously.
 * The base64 must be canonical (no padding, no stray characters, zero unused bits), so that
   *any* change to the stored text is detected, not only changes the tag covers.
 
-``cryptography`` is an optional dependency (``pip install "flet-storage[crypto]"``). It is
-imported only when an :class:`Encryption` is built or a key helper is called, so that
-``import flet_storage`` works without it.
+`cryptography` is an optional dependency (`pip install "flet-storage[crypto]"`). It is
+imported only when an [Encryption][flet_storage.Encryption] is built or a key helper is
+called, so that `import flet_storage` works without it.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ NONCE_SIZE: Final = 12
 TAG_SIZE: Final = 16
 KEY_ID_LABEL: Final = b"flet-storage encryption key id v1\x00"
 SCRYPT_N: Final = 2**17
-"""Default scrypt cost of :meth:`Encryption.derive_key` (with r=8, p=1: 128 MiB, ~0.5 s)."""
+"""Default scrypt cost of [`Encryption.derive_key`][flet_storage.Encryption.derive_key]
+(with r=8, p=1: 128 MiB, ~0.5 s)."""
 
 _HEADER: Final = KEY_ID_SIZE + NONCE_SIZE
 _FORMAT = re.compile(r"fse[1-9][0-9]{0,3}:")  # this version's prefix and any later one's
@@ -74,20 +77,27 @@ class DecryptionError(ValueError):
 class Encryption:
     """AES-256-GCM encryption of stored text with key rotation.
 
-    The first key encrypts; it and every old key decrypt. To rotate, put a new key first
-    and keep the old ones until :meth:`needs_reencrypt` is false for every stored value.
+    Give it to [FletStorage][flet_storage.FletStorage] with `encryption=`: every value is
+    then encrypted, bound to its namespace, key and expiry (see [Security](../security.md)).
+    Needs the `[crypto]` extra: `pip install "flet-storage[crypto]"`.
+
+    The first key encrypts; it and every old key decrypt. To rotate, put a new key first,
+    run [`FletStorage.reencrypt`][flet_storage.FletStorage.reencrypt], then drop the old
+    keys.
 
     Args:
-        key: The key that encrypts (and decrypts): a str from :meth:`generate_key` or
-            :meth:`derive_key`, or 32 raw bytes.
+        key: The key that encrypts (and decrypts): a str from
+            [`generate_key`][flet_storage.Encryption.generate_key] or
+            [`derive_key`][flet_storage.Encryption.derive_key], or 32 raw bytes.
         *old_keys: Keys that only decrypt, in the same forms.
-        accept_plaintext: Whether the record layer should read values that are not
-            encrypted (stored before encryption was enabled) as they are. Stored as
-            :attr:`accept_plaintext`; :meth:`decrypt` itself always refuses them.
+        accept_plaintext: Whether FletStorage should read values that are not encrypted
+            (stored before encryption was enabled) as they are. Stored as
+            [`accept_plaintext`][flet_storage.Encryption.accept_plaintext];
+            [`decrypt`][flet_storage.Encryption.decrypt] itself always refuses them.
 
     Raises:
-        ImportError: ``cryptography`` is not installed.
-        TypeError: A key is neither str nor bytes, or ``accept_plaintext`` is not a bool.
+        ImportError: `cryptography` is not installed.
+        TypeError: A key is neither str nor bytes, or `accept_plaintext` is not a bool.
         ValueError: A key is not 32 bytes or not url-safe base64 of 32 bytes, or two keys
             are the same. Messages never contain key material.
     """
@@ -135,10 +145,10 @@ class Encryption:
         """A new random key.
 
         Returns:
-            32 bytes from :func:`secrets.token_bytes` as unpadded url-safe base64 (43 chars).
+            32 bytes from `secrets.token_bytes` as unpadded url-safe base64 (43 chars).
 
         Raises:
-            ImportError: ``cryptography`` is not installed (the key would be of no use).
+            ImportError: `cryptography` is not installed (the key would be of no use).
         """
         _load()
         return _b64encode(secrets.token_bytes(KEY_SIZE))
@@ -148,28 +158,29 @@ class Encryption:
         """A key derived from a passphrase, for apps with no server to hold a key.
 
         Uses scrypt (r=8, p=1, n=2**17 by default, the OWASP minimum: 128 MiB, about half
-        a second), which every supported ``cryptography`` release provides, so a passphrase
+        a second), which every supported `cryptography` release provides, so a passphrase
         gives the same key on every install (Argon2id is only in newer releases and
         builds). The passphrase is NFC-normalized first, so the same text typed on any OS
-        gives the same key. The same passphrase, salt and ``n`` always give the same key.
-        The work releases the GIL: in an async app, ``await asyncio.to_thread(...)`` it.
+        gives the same key. The same passphrase, salt and `n` always give the same key.
+        The work releases the GIL: in an async app, `await asyncio.to_thread(...)` it.
 
         Args:
             passphrase: The user's passphrase; not empty.
             salt: At least 16 bytes (a str is encoded as UTF-8), ideally random per
-                installation (e.g. ``secrets.token_bytes(16)``) and stored next to the
+                installation (e.g. `secrets.token_bytes(16)`) and stored next to the
                 data; it need not be secret.
             n: The scrypt cost, a power of two from 2**14 to 2**20. Changing it changes
                 the key.
 
         Returns:
-            A key for :class:`Encryption`, as :meth:`generate_key` returns.
+            A key for [Encryption][flet_storage.Encryption], as
+            [`generate_key`][flet_storage.Encryption.generate_key] returns.
 
         Raises:
-            ImportError: ``cryptography`` is not installed.
+            ImportError: `cryptography` is not installed.
             TypeError: An argument has the wrong type.
             ValueError: The passphrase is empty, the salt is shorter than 16 bytes, or
-                ``n`` is out of range.
+                `n` is out of range.
         """
         _load()
         from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
@@ -196,14 +207,14 @@ class Encryption:
 
         Args:
             plaintext: Any str.
-            context: Associated data, authenticated but not stored: :meth:`decrypt` needs
-                the same bytes.
+            context: Associated data, authenticated but not stored:
+                [`decrypt`][flet_storage.Encryption.decrypt] needs the same bytes.
 
         Returns:
-            :data:`PREFIX` followed by url-safe base64; a new random nonce every call.
+            `PREFIX` followed by url-safe base64; a new random nonce every call.
 
         Raises:
-            TypeError: ``plaintext`` is not a str or ``context`` is not bytes.
+            TypeError: `plaintext` is not a str or `context` is not bytes.
         """
         if not isinstance(plaintext, str):
             raise TypeError(f"plaintext must be a str, not {type(plaintext).__name__}")
@@ -214,7 +225,8 @@ class Encryption:
         return PREFIX + _b64encode(self._primary_id + nonce + sealed)
 
     def decrypt(self, stored: str, context: bytes) -> str:
-        """Decrypts text :meth:`encrypt` returned, with whichever configured key made it.
+        """Decrypts text [`encrypt`][flet_storage.Encryption.encrypt] returned, with whichever
+        configured key made it.
 
         Args:
             stored: The stored text.
@@ -224,10 +236,10 @@ class Encryption:
             The plaintext, exactly.
 
         Raises:
-            DecryptionError: ``stored`` is not in this format, is corrupt, truncated or
+            ValueError: (`DecryptionError`) `stored` is not in this format, is corrupt, truncated or
                 tampered with, was encrypted with a key that is not configured, or with
                 another context.
-            TypeError: ``stored`` is not a str or ``context`` is not bytes.
+            TypeError: `stored` is not a str or `context` is not bytes.
         """
         if not isinstance(context, bytes):
             raise TypeError(f"context must be bytes, not {type(context).__name__}")
@@ -259,8 +271,14 @@ class Encryption:
 
         A prefix check only: the value may still fail to decrypt.
 
+        Args:
+            stored: The stored text.
+
+        Returns:
+            `True` if `stored` starts like an encrypted value.
+
         Raises:
-            TypeError: ``stored`` is not a str.
+            TypeError: `stored` is not a str.
         """
         if not isinstance(stored, str):
             raise TypeError(f"stored must be a str, not {type(stored).__name__}")
@@ -269,12 +287,18 @@ class Encryption:
     def needs_reencrypt(self, stored: str) -> bool:
         """Whether text is not a value encrypted with the newest key.
 
-        True for plaintext, for values encrypted with an old key and for text that is not
-        well-formed. It reads the key id without authenticating the value; :meth:`decrypt`
-        does that.
+        It reads the key id without authenticating the value;
+        [`decrypt`][flet_storage.Encryption.decrypt] does that.
+
+        Args:
+            stored: The stored text.
+
+        Returns:
+            `True` for plaintext, for values encrypted with an old key and for text that is
+            not well-formed.
 
         Raises:
-            TypeError: ``stored`` is not a str.
+            TypeError: `stored` is not a str.
         """
         try:
             blob = self._parse(stored)
@@ -325,7 +349,7 @@ def _b64encode(data: bytes) -> str:
 
 
 def _parse_key(key: object, label: str) -> bytes:
-    """The 32 bytes of a key; errors name the key by ``label``, never by its value."""
+    """The 32 bytes of a key; errors name the key by `label`, never by its value."""
     if isinstance(key, bytes):
         if len(key) != KEY_SIZE:
             raise ValueError(

@@ -1,24 +1,26 @@
 """The exceptions flet-storage raises.
 
-Every error FletStorage raises is a :class:`StorageError` *and* the built-in exception that
-code written for flet-storage 1.1.x (or for plain dictionaries) already catches::
+Every error FletStorage raises is a [StorageError][flet_storage.StorageError] *and* the built-in
+exception that code written for flet-storage 1.1.x (or for plain dictionaries) already catches:
 
-    StorageError
-    ├── KeyNotFoundError          (also KeyError)      get() of a key that is not stored
-    ├── CorruptDataError          (also ValueError)    stored text that cannot be decoded
-    ├── UnsupportedValueError     (also TypeError)     set() of a value the codec cannot encode
-    ├── StorageTimeoutError       (also TimeoutError)  the client did not answer in time
-    ├── NoPageError               (also RuntimeError)  no Flet page to reach SharedPreferences
-    ├── MigrationError            (also RuntimeError)  a migrate() step failed
-    └── BackendError              (also RuntimeError)  the backend reported a failure
-        └── StorageFullError                           the client's storage quota is exhausted
+```text
+StorageError
+├── KeyNotFoundError          (also KeyError)      get() of a key that is not stored
+├── CorruptDataError          (also ValueError)    stored text that cannot be decoded
+├── UnsupportedValueError     (also TypeError)     set() of a value the codec cannot encode
+├── StorageTimeoutError       (also TimeoutError)  the client did not answer in time
+├── NoPageError               (also RuntimeError)  no Flet page to reach SharedPreferences
+├── MigrationError            (also RuntimeError)  a migrate() step failed
+└── BackendError              (also RuntimeError)  the backend reported a failure
+    └── StorageFullError                           the client's storage quota is exhausted
+```
 
 Messages name the key (and, for values, the path of the offending element) but never the
 stored value: values are user data and must not end up in logs.
 
-:class:`~flet_storage.Codec` itself, which knows no keys, raises ``EncodeError`` (a
-``TypeError``) and ``DecodeError`` (a ``ValueError``); FletStorage turns them into
-``UnsupportedValueError`` and ``CorruptDataError`` naming the key.
+[Codec][flet_storage.Codec] itself, which knows no keys, raises `EncodeError` (a
+`TypeError`) and `DecodeError` (a `ValueError`); FletStorage turns them into
+`UnsupportedValueError` and `CorruptDataError` naming the key.
 """
 
 from __future__ import annotations
@@ -63,12 +65,24 @@ class StorageTimeoutError(StorageError, TimeoutError):
 
 
 class NoPageError(StorageError, RuntimeError):
-    """The default backend was used outside a running Flet app, so there is no page."""
+    """A page-bound backend was used outside a running Flet app, so there is no page.
+
+    Use the storage in `main(page)` or an event handler (or `page.run_task`), or pass
+    `backend=MemoryBackend()` in tests.
+    """
 
 
 class MigrationError(StorageError, RuntimeError):
-    """A step of :meth:`FletStorage.migrate` failed; the stored version is the last step
-    that completed, and the step's exception is the ``__cause__``."""
+    """[`FletStorage.migrate`][flet_storage.FletStorage.migrate] could not finish.
+
+    A step raised (its exception is the `__cause__`), or the version key holds something
+    other than a version number. The stored version is that of the last step that
+    completed.
+
+    Attributes:
+        version: The schema version the data is at: the last completed step's (`0` if the
+            stored version could not be read).
+    """
 
     def __init__(self, message: str, version: int) -> None:
         super().__init__(message)
@@ -80,11 +94,15 @@ class BackendError(StorageError, RuntimeError):
 
 
 class StorageFullError(BackendError):
-    """The client refused a write because its storage quota is exhausted."""
+    """The client refused a write because its storage quota is exhausted.
+
+    On web, `localStorage` holds about 5 MB of text per origin. The key keeps its previous
+    value.
+    """
 
 
 class EncodeError(TypeError):
-    """A value cannot be encoded. ``path`` locates the bad element, e.g. ``["tags"][2]``."""
+    """A value cannot be encoded. `path` locates the bad element, e.g. `["tags"][2]`."""
 
     def __init__(self, path: str, reason: str) -> None:
         super().__init__(f"value{path}: {reason}")
@@ -92,7 +110,7 @@ class EncodeError(TypeError):
         self.reason = reason
 
     def under(self, step: str | tuple[object]) -> EncodeError:
-        """This error one level up: ``step`` is a path marker or a 1-tuple of index or key."""
+        """This error one level up: `step` is a path marker or a 1-tuple of index or key."""
         prefix = step if isinstance(step, str) else f"[{step[0]!r}]"
         return EncodeError(prefix + self.path, self.reason)
 

@@ -18,11 +18,19 @@ ChangeKind = Literal["set", "remove", "clear", "expire"]
 
 @dataclass(frozen=True)
 class StorageEvent:
-    """What changed: ``key`` of namespace ``app_name``, and how.
+    """What changed: `key` of namespace `app_name`, and how.
 
-    ``value`` is the new value for ``"set"`` (decoded afresh from what was stored, so
-    mutating it changes nothing stored; the listeners of one write share it) and ``None``
-    for ``"remove"``, ``"clear"`` and ``"expire"``.
+    Listeners registered with [`FletStorage.subscribe`][flet_storage.FletStorage.subscribe]
+    receive one event per key a write changed.
+
+    Attributes:
+        app_name: The namespace.
+        key: The key, without the `"{app_name}."` prefix.
+        kind: `"set"`, `"remove"`, `"clear"` (removed by
+            [`clear`][flet_storage.FletStorage.clear]) or `"expire"` (its TTL ran out).
+        value: The new value for `"set"` (decoded afresh from what was stored, so
+            mutating it changes nothing stored; the listeners of one write share it);
+            `None` for the other kinds.
     """
 
     app_name: str
@@ -36,9 +44,20 @@ Listener = Callable[[StorageEvent], "Awaitable[None] | None"]
 
 @dataclass(eq=False)
 class Subscription:
-    """Returned by :meth:`FletStorage.subscribe`; ``cancel()`` stops the callbacks.
+    """A listener registered with
+    [`FletStorage.subscribe`][flet_storage.FletStorage.subscribe].
 
-    Also a context manager that cancels on exit.
+    [`cancel()`][flet_storage.Subscription.cancel] stops the calls. It is also a context
+    manager that cancels on exit:
+
+    ```python
+    with storage.subscribe(print, key="theme"):
+        await storage.set("theme", "dark")  # prints the StorageEvent
+    ```
+
+    Attributes:
+        listener: The function called with each [StorageEvent][flet_storage.StorageEvent].
+        key: The key listened to; `None` for every key of the namespace.
     """
 
     listener: Listener
@@ -46,6 +65,7 @@ class Subscription:
     _owner: Listeners = field(repr=False)
 
     def cancel(self) -> None:
+        """Stop calling the listener. Cancelling twice does nothing."""
         self._owner.discard(self)
 
     def __enter__(self) -> Subscription:
@@ -56,7 +76,7 @@ class Subscription:
 
 
 class Listeners:
-    """The subscriptions of one namespace in one scope (see ``_store.Shared``)."""
+    """The subscriptions of one namespace in one scope (see `_store.Shared`)."""
 
     def __init__(self) -> None:
         self._subscriptions: list[Subscription] = []

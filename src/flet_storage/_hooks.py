@@ -1,4 +1,4 @@
-"""``use_storage``: a stored value as component state, for Flet's ``@ft.component``s."""
+"""`use_storage`: a stored value as component state, for Flet's `@ft.component`s."""
 
 from __future__ import annotations
 
@@ -20,10 +20,10 @@ __all__ = ["use_storage"]
 def use_storage(
     storage: FletStorage, key: str, default: Any = None
 ) -> tuple[Any, Callable[[Any], Awaitable[None]]]:
-    """Return ``(value, set_value)`` for ``key``, like ``ft.use_state`` but stored.
+    """Return `(value, set_value)` for `key`, like `ft.use_state` but stored.
 
-    The value is ``default`` until the stored one has loaded (once, on mount).
-    ``await set_value(new)`` stores ``new``; every component using the key on this page then
+    The value is `default` until the stored one has loaded (once, on mount).
+    `await set_value(new)` stores `new`; every component using the key on this page then
     re-renders with it, whoever wrote it (another component, an event handler, an expiry).
     """
     value, set_state = ft.use_state(default)

@@ -1,4 +1,4 @@
-"""Per-key locks: one ``asyncio.Lock`` per key while some task holds or awaits it."""
+"""Per-key locks: one `asyncio.Lock` per key while some task holds or awaits it."""
 
 from __future__ import annotations
 
@@ -24,15 +24,15 @@ class _Entry:
 
 
 class KeyLocks:
-    """Locks of keys, taken in sorted order within one :meth:`hold`.
+    """Locks of keys, taken in sorted order within one `hold`.
 
-    Re-entrant within a task, so ``update()``'s function may write its own key. A task
+    Re-entrant within a task, so `update()`'s function may write its own key. A task
     that holds no lock yet waits as long as the holder needs: holders are writes whose
     calls are bounded by the storage timeout. A task that already holds some lock (a
-    nested hold: ``update()``'s function writing another key) waits at most ``timeout``,
+    nested hold: `update()`'s function writing another key) waits at most `timeout`,
     since two such tasks could wait for each other. An entry exists only while its lock is
     in use, so the table stays small and no lock outlives the event loop it was used in.
-    ``asyncio.Lock`` wakes waiters first come, first served.
+    `asyncio.Lock` wakes waiters first come, first served.
     """
 
     def __init__(self) -> None:
@@ -43,8 +43,9 @@ class KeyLocks:
     async def hold(
         self, keys: Iterable[str], timeout: float | None, name: Callable[[str], str] = repr
     ) -> AsyncIterator[None]:
-        """Hold the locks of ``keys``; a nested wait ends in :class:`StorageTimeoutError`
-        after ``timeout`` seconds. ``name(key)`` names a key in that error."""
+        """Hold the locks of `keys`; a nested wait ends in
+        [StorageTimeoutError][flet_storage.StorageTimeoutError] after `timeout` seconds. `name(key)`
+        names a key in that error."""
         task = asyncio.current_task()
         held: list[_Entry] = []
         try:

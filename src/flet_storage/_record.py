@@ -1,15 +1,15 @@
 """The record layer: what one namespace stores around the codec's text, and where.
 
-* A value lives under ``{app_name}.{key}``, the key scheme of flet-storage 1.1.x.
+* A value lives under `{app_name}.{key}`, the key scheme of flet-storage 1.1.x.
 * Without a TTL it is exactly the codec's text, as 1.1.x reads it. With one it is framed as
-  ``fst:{expires_at}:{text}`` (Unix seconds; neither JSON nor the codec's tagged text
-  starts so), and an *expiry mark* ``flet_storage:ttl:{app_name}.{key}`` is set beside it.
-  Marks let :meth:`Records.keys` list a namespace in one round (the keys under both
+  `fst:{expires_at}:{text}` (Unix seconds; neither JSON nor the codec's tagged text
+  starts so), and an *expiry mark* `flet_storage:ttl:{app_name}.{key}` is set beside it.
+  Marks let `Records.keys` list a namespace in one round (the keys under both
   prefixes) and read only the values that may have expired. A mark is a hint: a value
   without one never expires, and a mark whose value has no TTL (left by a write that
   replaced it) costs one read and is then removed.
-* Expired values read as missing and are removed in the background (see ``Store.later``).
-* With :class:`~flet_storage.Encryption`, the text inside the frame is encrypted with the
+* Expired values read as missing and are removed in the background (see `Store.later`).
+* With [Encryption][flet_storage.Encryption], the text inside the frame is encrypted with the
   namespace, the key and the expiry as associated data, so a value moved to another key or
   namespace, or given another expiry, fails to decrypt. The expiry stays readable in the
   frame (a reader learns that a value has expired without decrypting it); editing it can
@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -46,7 +45,7 @@ and when it expires (None: never)."""
 
 
 class Records:
-    """The stored records of the namespace ``app_name``."""
+    """The stored records of the namespace `app_name`."""
 
     def __init__(
         self,
@@ -82,7 +81,7 @@ class Records:
         return raw, None
 
     def locked(self, keys: Iterable[str]) -> AbstractAsyncContextManager[None]:
-        """Hold the locks of ``keys`` and their expiry marks across several rounds (a
+        """Hold the locks of `keys` and their expiry marks across several rounds (a
         read-modify-write): all at once, so that no write waits for a mark while holding
         a value another write waits for."""
         return self.store.locked(k for key in keys for k in (self.prefix + key, self.marks + key))
@@ -90,8 +89,9 @@ class Records:
     # -- reads ---------------------------------------------------------------------------------
 
     async def read(self, keys: Sequence[str]) -> list[Entry | None]:
-        """The entries of ``keys`` in one round, decrypted; None for a missing or expired
-        key. Raises :class:`CorruptDataError` for a value that fails to decrypt."""
+        """The entries of `keys` in one round, decrypted; None for a missing or expired
+        key. Raises [CorruptDataError][flet_storage.CorruptDataError] for a value that fails to
+        decrypt."""
         frames = await self._frames(keys)
         if self.encryption is None:
             return frames
@@ -101,7 +101,7 @@ class Records:
         ]
 
     async def _frames(self, keys: Sequence[str]) -> list[Entry | None]:
-        """The stored frames of ``keys`` (text still encrypted); None if missing or expired."""
+        """The stored frames of `keys` (text still encrypted); None if missing or expired."""
         since = self.store.version()
         raws = await self.store.round([("get", self.prefix + key) for key in keys])
         raise_first(raws)
@@ -125,7 +125,7 @@ class Records:
         return [key for key in keys if key in live]
 
     async def _scan(self) -> tuple[list[str], set[str], list[str]]:
-        """``(listed keys, live ones, marked ones)``; marks that need no more are removed
+        """`(listed keys, live ones, marked ones)`; marks that need no more are removed
         in the background."""
         listed, marked = await self.store.round([("keys", self.prefix), ("keys", self.marks)])
         raise_first((listed, marked))
@@ -150,47 +150,53 @@ class Records:
     async def write(
         self, items: Sequence[tuple[str, str, float | None]]
     ) -> list[StorageError | None]:
-        """Store ``(key, text, expires_at)`` items in one round; each item's error or None."""
+        """Store `(key, text, expires_at)` items in one round; each item's error or None."""
         ops: list[Op] = []
+        marked: list[str] = []
         for key, text, expires_at in items:
             storage_key = self.prefix + key
             ops.append(("get", storage_key))  # the previous value: did it have a mark?
             ops.append(("set", storage_key, self._seal(key, text, expires_at)))
             if expires_at is not None:
                 ops.append(("set", self.marks + key, expires_at))
-        # A TTL'd item's value and mark are locked together across the round and the undo.
-        marked = [key for key, _, expires_at in items if expires_at is not None]
-        async with self.locked(marked) if marked else contextlib.nullcontext():
-            results = await self.store.round(ops)
-            since = self.store.version()
-            errors: list[StorageError | None] = []
-            unmark: list[str] = []
-            undo: list[tuple[str, RawValue | None]] = []
-            at = 0
-            for key, _, expires_at in items:
-                size = 2 if expires_at is None else 3
-                before, written = results[at], results[at + 1 : at + size]
-                at += size
-                error = first_error(written)
-                errors.append(error)
-                if error is None and expires_at is None and _framed(before):
-                    unmark.append(key)
-                elif (
-                    error is not None
-                    and size == 3
-                    and not isinstance(written[0], StorageError)
-                    and not isinstance(before, StorageError)
-                ):
-                    # The value landed, its mark did not: put the previous value back, so a
-                    # value with a TTL never goes unmarked.
-                    undo.append((self.prefix + key, before))
-            if undo:
-                await self.store.restore(undo)
-        self._unmark_later(since, unmark)
+                marked.append(key)
+        if not marked:
+            errors, unmark, _ = self._written(items, await self.store.round(ops))
+        else:  # a value and its mark stay locked together across the round and any undo
+            async with self.locked(marked):
+                errors, unmark, undo = self._written(items, await self.store.round(ops))
+                if undo:
+                    await self.store.restore(undo)
+        self._unmark_later(self.store.version(), unmark)
         return errors
 
+    def _written(
+        self, items: Sequence[tuple[str, str, float | None]], results: list[Any]
+    ) -> tuple[list[StorageError | None], list[str], list[tuple[str, RawValue | None]]]:
+        """Each item's error; the keys whose stale marks can go; the values to put back
+        because their mark was refused (a value with a TTL never goes unmarked)."""
+        errors: list[StorageError | None] = []
+        unmark: list[str] = []
+        undo: list[tuple[str, RawValue | None]] = []
+        at = 0
+        for key, _, expires_at in items:
+            before, value = results[at], results[at + 1]
+            mark = None if expires_at is None else results[at + 2]
+            at += 2 if expires_at is None else 3
+            if isinstance(value, StorageError):
+                errors.append(value)
+            elif isinstance(mark, StorageError):
+                errors.append(mark)
+                if not isinstance(before, StorageError):
+                    undo.append((self.prefix + key, before))
+            else:
+                errors.append(None)
+                if expires_at is None and _framed(before):
+                    unmark.append(key)
+        return errors, unmark, undo
+
     async def remove(self, keys: Sequence[str]) -> tuple[list[str], StorageError | None]:
-        """Remove ``keys`` in one round (each read in the same round). Returns the keys that
+        """Remove `keys` in one round (each read in the same round). Returns the keys that
         were stored, live, and are now removed, and the first error, if any."""
         ops: list[Op] = []
         for key in keys:

@@ -1,6 +1,6 @@
 """FletStorage: the front. Keys are validated and values encoded here, changes are
-announced here; what is stored around the text is the record layer's (``_record``), and
-the calls, cache and locks are the store's (``_store``)."""
+announced here; what is stored around the text is the record layer's (`_record`), and
+the calls, cache and locks are the store's (`_store`)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ logger = logging.getLogger("flet_storage")
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT = 10.0
-"""Seconds the client may stay silent during a call before :class:`StorageTimeoutError`."""
+"""Seconds the client may stay silent during a call before a `StorageTimeoutError`."""
 
 _MISSING: Any = object()
 
@@ -37,22 +37,52 @@ MigrationStep = Callable[["FletStorage"], "Awaitable[None] | None"]
 class FletStorage:
     """Namespaced, type-faithful async storage on top of Flet's SharedPreferences.
 
-    Every key is stored as ``"{app_name}.{key}"``, the scheme of flet-storage 1.1.x, so data
-    written by it stays readable and apps sharing one browser origin keep apart.
+    Every key is stored as `"{app_name}.{key}"`, the scheme of flet-storage 1.1.x, so data
+    written by it stays readable and apps sharing one browser origin keep apart. Values of
+    any type the [Codec][flet_storage.Codec] supports come back with their types.
+
+    Creating a FletStorage costs nothing and does no I/O: with the default backend, every
+    FletStorage on a page shares one SharedPreferences service, so one module-level object
+    can serve every session of a web app.
+
+    Every method that reaches the backend may also raise
+    [StorageTimeoutError][flet_storage.StorageTimeoutError] (the client did not answer within
+    `timeout`), [BackendError][flet_storage.BackendError] (the backend reported a failure) and,
+    with the default backend, [NoPageError][flet_storage.NoPageError] (called outside a Flet
+    page). A key that is not a `str` raises `TypeError` before any I/O.
 
     Args:
-        app_name: The namespace; a non-empty string, e.g. ``"my_app"``.
-        backend: Where values go. Defaults to Flet's SharedPreferences of the current page,
-            shared by every FletStorage on that page. Use ``MemoryBackend()`` in tests.
-        codec: Turns values into stored text and back. Defaults to :class:`Codec`.
-        timeout: Seconds the backend may stay silent during a call (``None``: wait
-            forever). A client that is gone raises :class:`StorageTimeoutError` instead of
-            hanging, while a big batch on a live client runs as long as it needs.
-        cache: Load the namespace once and answer reads locally, with no round trip. Writes
-            still reach the client before they return. See :meth:`refresh`.
+        app_name: The namespace; a non-empty string, e.g. `"my_app"`, not starting with
+            `"flet_storage:"` (reserved for the library's own keys).
+        backend: Where values go. Defaults to a
+            [SharedPreferencesBackend][flet_storage.SharedPreferencesBackend]: Flet's
+            SharedPreferences of the page each call is made from. Use
+            [MemoryBackend][flet_storage.MemoryBackend] in tests.
+        codec: Turns values into stored text and back. Defaults to a new
+            [Codec][flet_storage.Codec]; pass one to store your own types.
+        timeout: Seconds the backend may stay silent during a call (`None`: wait
+            forever). A client that is gone raises
+            [StorageTimeoutError][flet_storage.StorageTimeoutError] instead of hanging, while
+            a big batch on a live client runs as long as it needs.
+        cache: Load the namespace on the first read and answer reads locally from then on,
+            with no round trip. Writes still reach the client before they return. See
+            [`refresh`][flet_storage.FletStorage.refresh].
         clock: Returns the current Unix time in seconds, for TTLs (tests pass a fake).
-        encryption: Encrypt every value with :class:`Encryption` (the ``[crypto]`` extra),
-            bound to its namespace, key and expiry. Key names stay readable.
+        encryption: Encrypt every value with [Encryption][flet_storage.Encryption] (the
+            `[crypto]` extra), bound to its namespace, key and expiry. Key names stay
+            readable.
+
+    Raises:
+        TypeError: `app_name` is not a `str`, or `encryption` is not an
+            [Encryption][flet_storage.Encryption].
+        ValueError: `app_name` is empty or reserved, or `timeout` is not positive.
+
+    Example:
+        ```python
+        storage = FletStorage("my_app")
+        await storage.set("tags", {"python", "flet"})
+        tags = await storage.get("tags")  # {"python", "flet"}: a set again
+        ```
     """
 
     def __init__(
@@ -115,17 +145,29 @@ class FletStorage:
         *,
         obj: Any = _MISSING,
     ) -> bool:
-        """Store ``value`` under ``key``, replacing any previous value.
+        """Store `value` under `key`, replacing any previous value.
 
-        With ``ttl`` (seconds or a timedelta) the key expires that long from now: from then
-        on it behaves as missing everywhere and is removed when next seen. Expiry is stored
-        with the value, so it survives restarts. Returns ``True``, as
-        ``ft.SharedPreferences.set`` does. ``obj=`` is accepted for ``value=``, the name
-        flet-storage 1.1.x used.
+        One round trip. The expiry is stored with the value, so it survives restarts; an
+        expired key behaves as missing everywhere and is removed when next seen.
+
+        Args:
+            key: A non-empty key.
+            value: Any value the codec supports.
+            ttl: Seconds (or a `timedelta`) from now until the key expires; `None`: never.
+            obj: Accepted instead of `value`: the name flet-storage 1.1.x used.
+
+        Returns:
+            `True`, as `ft.SharedPreferences.set` returns.
 
         Raises:
-            UnsupportedValueError: ``value`` (or an element inside it) cannot be stored;
-                nothing is written and the previous value stays.
+            UnsupportedValueError: `value` (or an element inside it) cannot be stored;
+                nothing is written and the previous value stays. The message gives the path
+                of the element, e.g. `value['settings']['tags'][2]`.
+            StorageFullError: The client's storage quota is exhausted; the previous value is
+                put back.
+            TypeError: `value` is given both ways or not at all, or `ttl` is neither a number
+                nor a `timedelta`.
+            ValueError: `key` is empty, or `ttl` is not a positive, finite duration.
         """
         if (value is _MISSING) == (obj is _MISSING):
             raise TypeError("set() takes the value once: set(key, value) or set(key, obj=value)")
@@ -133,11 +175,17 @@ class FletStorage:
         return True
 
     async def get(self, key: str) -> Any:
-        """Return the value stored under ``key``.
+        """Return the value stored under `key`.
+
+        Args:
+            key: The key, without the `"{app_name}."` prefix.
+
+        Returns:
+            The value, with the type it was stored with.
 
         Raises:
-            KeyNotFoundError: (a ``KeyError``) the key is not stored.
-            CorruptDataError: (a ``ValueError``) the stored text cannot be decoded.
+            KeyNotFoundError: The key is not stored, or has expired (a `KeyError`).
+            CorruptDataError: The stored text cannot be decoded (a `ValueError`).
         """
         value = await self.get_or_default(key, _MISSING)
         if value is _MISSING:
@@ -145,30 +193,65 @@ class FletStorage:
         return value
 
     async def get_or_default(self, key: str, default: Any = None) -> Any:
-        """Return the value stored under ``key``, or ``default`` if there is none.
+        """Return the value stored under `key`, or `default` if there is none.
 
-        Corrupt data still raises :class:`CorruptDataError`: it is not silently replaced.
+        Args:
+            key: The key.
+            default: What to return when the key is not stored or has expired.
+
+        Returns:
+            The stored value, or `default`.
+
+        Raises:
+            CorruptDataError: The stored text cannot be decoded: corrupt data is never
+                silently replaced by the default.
         """
         (entry,) = await self._records.read([_readable(key)])
         return default if entry is None else self._decode(key, entry[0])
 
     async def contains_key(self, key: str) -> bool:
-        """Whether ``key`` is stored in this namespace."""
+        """Whether `key` is stored in this namespace (and has not expired).
+
+        Args:
+            key: The key.
+
+        Returns:
+            `True` if a value is stored under `key`.
+        """
         (entry,) = await self._records.read([_readable(key)])
         return entry is not None
 
     async def remove(self, key: str) -> bool:
-        """Remove ``key``; return whether it was stored. One round trip."""
+        """Remove `key` from this namespace. One round trip.
+
+        Args:
+            key: The key.
+
+        Returns:
+            Whether the key was stored.
+        """
         return await self.remove_many([_readable(key)]) == 1
 
     async def get_keys(self) -> list[str]:
-        """The keys of this namespace, without the ``"{app_name}."`` prefix."""
+        """The keys of this namespace, without the `"{app_name}."` prefix.
+
+        One round trip, plus one that reads the values that may have expired if any key has
+        a TTL (none with `cache=True`). Expired keys are left out.
+
+        Returns:
+            The keys, in no particular order.
+        """
         return await self._records.keys()
 
     async def clear(self) -> None:
         """Remove every key of this namespace; other namespaces stay.
 
-        Never calls SharedPreferences' own ``clear()``, which wipes every app's data.
+        Lists the namespace, then removes its keys concurrently (one round with `cache=True`).
+        Never calls SharedPreferences' own `clear()`, which wipes every app's data.
+
+        Raises:
+            StorageError: A removal failed; the keys removed before it stay removed, and their
+                listeners have been told.
         """
         removed, error = await self._records.clear()
         self._announce("clear", removed)
@@ -178,9 +261,16 @@ class FletStorage:
     # -- batches: one pipelined round of calls instead of a round trip per key ---------------
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
-        """The stored values of ``keys`` as a dict; keys that are not stored are left out.
+        """The stored values of `keys`, read in one round of calls sent together.
 
-        Raises :class:`CorruptDataError` if any of them holds undecodable text.
+        Args:
+            keys: The keys to read; duplicates are read once.
+
+        Returns:
+            A dict of key to value. Keys that are not stored (or have expired) are left out.
+
+        Raises:
+            CorruptDataError: One of them holds text that cannot be decoded.
         """
         keys = [_readable(key) for key in dict.fromkeys(keys)]
         entries = await self._records.read(keys)
@@ -193,17 +283,36 @@ class FletStorage:
     async def set_many(
         self, items: Mapping[str, Any], ttl: float | timedelta | None = None
     ) -> None:
-        """Store every item of ``items``.
+        """Store every item of `items`, in one round of calls sent together.
 
         Every key is validated and every value encoded before anything is written, so an
-        unsupported value writes nothing. The writes then go out together; if some fail
-        (timeout, quota), the first error is raised once all have finished, and each key
-        holds either its previous or its new value. ``ttl`` applies to every item.
+        unsupported value writes nothing. If some writes then fail (timeout, quota), the first
+        error is raised once all have finished, and each key holds either its previous or its
+        new value.
+
+        Args:
+            items: Keys and the values to store under them.
+            ttl: Seconds (or a `timedelta`) until every item expires; `None`: never.
+
+        Raises:
+            UnsupportedValueError: A value cannot be stored; nothing is written.
+            StorageFullError: The client's storage quota is exhausted for one of the writes.
         """
         await self._write_at(list(items.items()), self._expires_at(ttl))
 
     async def remove_many(self, keys: Iterable[str]) -> int:
-        """Remove ``keys``; return how many of them were stored."""
+        """Remove `keys`, in one round of calls sent together.
+
+        Args:
+            keys: The keys to remove; duplicates are removed once.
+
+        Returns:
+            How many of them were stored.
+
+        Raises:
+            StorageError: A removal failed; the others still happened, and their listeners have
+                been told.
+        """
         removed, error = await self._records.remove([_readable(k) for k in dict.fromkeys(keys)])
         self._announce("remove", removed)
         if error is not None:
@@ -211,13 +320,15 @@ class FletStorage:
         return len(removed)
 
     async def refresh(self) -> None:
-        """Reload the read cache (``cache=True``) from the backend.
+        """Reload the read cache (`cache=True`) from the backend.
 
         The cache sees every write made through any FletStorage of this namespace on the
         same page, and is dropped by itself when the page's client reloads. Call
-        ``refresh()`` after writes it cannot see: plain ``ft.SharedPreferences`` code, or
+        `refresh()` after writes it cannot see: plain `ft.SharedPreferences` code, or
         another backend object. (On web, another tab's writes reach this tab only when it
-        reloads: Flutter's SharedPreferences keeps a copy per tab.)
+        reloads: Flutter's SharedPreferences keeps a copy per tab.) Without `cache=True`, it
+        drops the read caches of the page, so cached FletStorage objects reload on their
+        next read.
         """
         store = self._records.store
         if store.cached:
@@ -228,22 +339,29 @@ class FletStorage:
     # -- beyond 1.1.x ------------------------------------------------------------------------
 
     async def purge_expired(self) -> int:
-        """Remove every expired key of this namespace now; return how many there were.
+        """Remove every expired key of this namespace now.
 
         Expired keys are also removed whenever a read meets them, so this is only needed
         to reclaim space held by keys nobody reads. It finds them by their expiry marks,
         which every value written with a TTL has.
+
+        Returns:
+            How many expired keys there were.
         """
         return len(await self._records.purge())
 
     async def reencrypt(self) -> int:
-        """Rewrite every value of the namespace that is not encrypted with the newest key of
-        :class:`Encryption` (after a key rotation, or plaintext accepted with
-        ``accept_plaintext=True``); return how many were rewritten.
+        """Rewrite every value that is not encrypted with the newest key.
+
+        Run it after a key rotation (`Encryption(new_key, old_key)`), or once after turning
+        encryption on with `accept_plaintext=True`; then drop the old key or the flag.
+
+        Returns:
+            How many values were rewritten.
 
         Raises:
-            ValueError: this storage has no ``encryption``.
-            CorruptDataError: a value cannot be decrypted with any key (nothing is written).
+            ValueError: This storage has no `encryption`.
+            CorruptDataError: A value cannot be decrypted with any key (nothing is written).
         """
         if self._records.encryption is None:
             raise ValueError("reencrypt() needs FletStorage(..., encryption=Encryption(key))")
@@ -302,8 +420,8 @@ class FletStorage:
     def _announce(
         self, kind: ChangeKind, keys: Sequence[str], texts: Sequence[str] | None = None
     ) -> None:
-        """Tell the listeners. A ``"set"`` listener gets the value decoded afresh from the
-        stored ``texts``, so what it does with it changes nothing stored."""
+        """Tell the listeners. A `"set"` listener gets the value decoded afresh from the
+        stored `texts`, so what it does with it changes nothing stored."""
         listeners = self._records.store.shared().listeners
         if not listeners:
             return
@@ -325,33 +443,64 @@ class FletStorage:
     def use_storage(
         self, key: str, default: Any = None
     ) -> tuple[Any, Callable[[Any], Awaitable[None]]]:
-        """A hook for ``@ft.component``s: ``value, set_value = storage.use_storage(key)``.
+        """A hook for `@ft.component`s: `value, set_value = storage.use_storage(key)`.
 
-        ``value`` is ``default`` until the stored value has loaded (once, on mount);
-        ``await set_value(new)`` stores it, and every component using this key on the page
-        re-renders with it.
+        Like `ft.use_state`, but stored. `value` is `default` until the stored value has
+        loaded (once, on mount); `await set_value(new)` stores it, and every component using
+        this key on the page re-renders with it, whoever wrote it (another component, an
+        event handler, an expiry).
+
+        Args:
+            key: A non-empty key.
+            default: The value before the stored one has loaded, and while none is stored.
+
+        Returns:
+            The current value and an async function that stores a new one.
+
+        Raises:
+            ValueError: `key` is empty.
         """
         return use_storage(self, _writable(key), default)
 
     def subscribe(self, listener: Listener, key: str | None = None) -> Subscription:
-        """Call ``listener(event)`` after ``key`` (or any key, if None) of this namespace
-        changes through any FletStorage of the namespace on the same page.
+        """Call `listener(event)` after a key of this namespace changes.
 
-        ``listener`` may be sync or async; what it raises is logged, never propagated to
-        the write. Returns a :class:`Subscription`; ``cancel()`` it when done.
+        It hears every write through any FletStorage of the namespace on the same page:
+        `set`, `remove`, `clear` and expiry. `listener` may be sync or async; what it raises
+        is logged (without the value), never propagated to the write.
+
+        Args:
+            listener: Called with a [StorageEvent][flet_storage.StorageEvent].
+            key: Listen to this key only; `None`: to every key of the namespace.
+
+        Returns:
+            A [Subscription][flet_storage.Subscription]; `cancel()` it when done.
         """
         if key is not None:
             _readable(key)
         return self._records.store.shared().listeners.add(listener, key)
 
     async def update(self, key: str, fn: Callable[[Any], Any], default: Any = _MISSING) -> Any:
-        """Replace the value of ``key`` with ``fn(value)`` and return the new value.
+        """Replace the value of `key` with `fn(value)` and return the new value.
 
-        Atomic among the tasks of this process that ``update()`` the same key on the same
-        page: none of them can interleave a read and a write. ``fn`` may be async. A missing
-        key uses ``default``; with no default, :class:`KeyNotFoundError`. A TTL the key has
-        is kept. ``fn`` runs while the key is locked: it must not write other keys through
-        this storage, nor its own key from another task (that ends in a timeout).
+        Atomic among the tasks of this process on the same page: every write of the key
+        waits while `fn` runs, so no write is lost between the read and the write. A TTL the
+        key has is kept. `fn` runs while the key is locked: it must not write other keys
+        through this storage, nor its own key from another task (that ends in a
+        [StorageTimeoutError][flet_storage.StorageTimeoutError]).
+
+        Args:
+            key: A non-empty key.
+            fn: Takes the current value and returns the new one; may be async.
+            default: The current value when the key is not stored.
+
+        Returns:
+            The new value, as stored.
+
+        Raises:
+            KeyNotFoundError: The key is not stored and no `default` was given.
+            CorruptDataError: The stored text cannot be decoded.
+            UnsupportedValueError: The new value cannot be stored.
         """
         async with self._records.locked([_writable(key)]):
             (entry,) = await self._records.read([key])
@@ -370,8 +519,19 @@ class FletStorage:
             return new
 
     async def increment(self, key: str, by: int | float = 1) -> int | float:
-        """Add ``by`` to the number stored under ``key`` (0 if missing), atomically as
-        :meth:`update`; return the new number."""
+        """Add `by` to the number stored under `key`, atomically as
+        [`update`][flet_storage.FletStorage.update].
+
+        Args:
+            key: A non-empty key; a missing key counts as `0`.
+            by: What to add.
+
+        Returns:
+            The new number.
+
+        Raises:
+            TypeError: The key holds something other than an `int` or a `float`.
+        """
 
         def add(value: Any) -> int | float:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -387,14 +547,24 @@ class FletStorage:
     async def migrate(
         self, steps: Mapping[int, MigrationStep], *, version_key: str = "schema_version"
     ) -> int:
-        """Bring the namespace's data to the newest schema version; return that version.
+        """Bring the namespace's data to the newest schema version.
 
-        ``steps`` maps a version to the function (sync or async, taking this storage) that
-        migrates data from the previous version to it. The current version is stored under
-        ``version_key`` (1 when missing); the pending steps run in order and each bumps it
-        once done, so a completed step never runs again (unless storing its version number
-        fails: make steps safe to repeat). A failing step raises :class:`MigrationError` and
-        leaves the version at the last completed step.
+        The current version is stored under `version_key` (1 when missing); the pending steps
+        run in order and each bumps it once done, so a completed step never runs again
+        (unless storing its version number fails: make steps safe to repeat). Two tasks
+        migrating at once never run a step twice.
+
+        Args:
+            steps: Maps a version to the function (sync or async, taking this storage) that
+                migrates the data from the previous version to it.
+            version_key: The key holding the schema version.
+
+        Returns:
+            The version the data is at: the highest of `steps`, or the stored one if higher.
+
+        Raises:
+            MigrationError: A step raised (its exception is the `__cause__`; the version stays
+                at the last completed step), or `version_key` holds no int.
         """
         # Two tasks migrating at once must not run a step twice.
         async with self._records.locked([_writable(version_key)]):
@@ -424,8 +594,8 @@ class FletStorage:
 
 
 def _readable(key: str) -> str:
-    """A key to read or remove: any str, including ``""``, which flet-storage 1.1.x could
-    write (as ``"{app_name}."``)."""
+    """A key to read or remove: any str, including `""`, which flet-storage 1.1.x could
+    write (as `"{app_name}."`)."""
     if not isinstance(key, str):
         raise TypeError(f"key must be a str, not {type(key).__name__}")
     return key

@@ -2,17 +2,17 @@
 
 It knows storage keys and raw values only (what to store is the record layer's job). What
 the FletStorage objects of one *scope* share (the default backend: one Flet page) lives in
-:class:`Scope`: the key locks and the log of writes, for every namespace at once (nested
-app names share keys); what those of one namespace share lives in :class:`Shared`: the read
+`Scope`: the key locks and the log of writes, for every namespace at once (nested
+app names share keys); what those of one namespace share lives in `Shared`: the read
 cache, the listeners and the background clean-ups.
 
 Concurrency guarantees (asyncio tasks of one process, one scope):
 
 * Every round that writes holds the locks of the keys it writes, until its calls have
-  answered; :meth:`Store.locked` holds them across several rounds (``update()``). Locks
+  answered; `Store.locked` holds them across several rounds (`update()`). Locks
   are per key and re-entrant within a task, so writes of different keys run concurrently
   and a read-modify-write under the lock is atomic among tasks. A task that already holds
-  a lock waits at most ``timeout`` for another (two such tasks could wait for each other).
+  a lock waits at most `timeout` for another (two such tasks could wait for each other).
 * Reads take no lock. A read sees every write that returned before it started, and
   either the old or the new value of a write still under way.
 * A round's calls go out together; the client answers them in order. A round that fails
@@ -45,8 +45,8 @@ __all__ = ["Op", "Scope", "Shared", "Store", "raise_first"]
 logger = logging.getLogger("flet_storage")
 
 Op: TypeAlias = tuple[Literal["get", "remove", "keys"], str] | tuple[Literal["set"], str, RawValue]
-"""One backend call: ``("get", key)``, ``("set", key, raw)``, ``("remove", key)`` or
-``("keys", prefix)``."""
+"""One backend call: `("get", key)`, `("set", key, raw)`, `("remove", key)` or
+`("keys", prefix)`."""
 
 
 @dataclass(eq=False)
@@ -63,8 +63,8 @@ class Scope:
     namespaces: dict[str, Shared] = field(default_factory=dict)
 
     def note(self, key: str, raw: RawValue | None) -> None:
-        """A write (``raw``) or removal (None) the backend confirmed: keep every cache that
-        covers ``key`` current."""
+        """A write (`raw`) or removal (None) the backend confirmed: keep every cache that
+        covers `key` current."""
         for shared in self.namespaces.values():
             if shared.cache is not None and key.startswith(shared.prefixes):
                 if raw is None:
@@ -80,7 +80,7 @@ class Scope:
             shared.cache = None
 
     def untouched(self, keys: Iterable[str], since: int) -> bool:
-        """Whether no write of ``keys`` landed after version ``since``, and nothing became
+        """Whether no write of `keys` landed after version `since`, and nothing became
         unknown."""
         return self.unknown <= since and all(self.written.get(k, 0) <= since for k in keys)
 
@@ -92,16 +92,16 @@ class Shared:
     scope: Scope
     prefixes: tuple[str, ...]
     cache: dict[str, RawValue] | None = None
-    """Storage key -> raw value under ``prefixes``, once a cached store loaded it."""
+    """Storage key -> raw value under `prefixes`, once a cached store loaded it."""
     generation: object = None
-    """The backend's generation the cache was loaded in (see ``BaseBackend.generation``)."""
+    """The backend's generation the cache was loaded in (see `BaseBackend.generation`)."""
     loading: asyncio.Future[None] | None = None
     listeners: Listeners = field(default_factory=Listeners)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
 
 class Store:
-    """Rounds of calls for the storage keys under ``prefixes`` of one namespace."""
+    """Rounds of calls for the storage keys under `prefixes` of one namespace."""
 
     def __init__(
         self,
@@ -133,16 +133,16 @@ class Store:
         return _shared_state(self._hooks.scope(), self.app_name, self.prefixes)
 
     def version(self) -> int:
-        """The scope's write version now (see :meth:`later`)."""
+        """The scope's write version now (see `later`)."""
         return self.shared().scope.version
 
     def locked(self, keys: Iterable[str]) -> contextlib.AbstractAsyncContextManager[None]:
-        """Hold the locks of storage ``keys`` across several rounds."""
+        """Hold the locks of storage `keys` across several rounds."""
         return self.shared().scope.locks.hold(keys, self.timeout, self._name)
 
     async def round(self, ops: Sequence[Op]) -> list[Any]:
-        """Run ``ops`` as one round (reads from the cache need none); return each op's
-        result or :class:`StorageError`, in order."""
+        """Run `ops` as one round (reads from the cache need none); return each op's
+        result or [StorageError][flet_storage.StorageError], in order."""
         shared = self.shared()
         written = [op[1] for op in ops if op[0] == "set" or op[0] == "remove"]
         if not written:
@@ -204,7 +204,7 @@ class Store:
         return results
 
     async def restore(self, items: Sequence[tuple[str, RawValue | None]]) -> None:
-        """Write ``(key, previous raw or None)`` back in one round, under the keys' locks."""
+        """Write `(key, previous raw or None)` back in one round, under the keys' locks."""
         ops: list[Op] = [
             ("remove", key) if raw is None else ("set", key, raw) for key, raw in items
         ]
@@ -221,7 +221,7 @@ class Store:
                     scope.note(key, raw)
 
     async def _send(self, ops: Sequence[Op]) -> list[Any]:
-        """Send ``ops`` to the backend as one round; each result or its error, in order."""
+        """Send `ops` to the backend as one round; each result or its error, in order."""
         if len(ops) == 1:  # the common case: no task per call
             try:
                 results = [await self.calls.one(self._call(ops[0]))]
@@ -246,8 +246,8 @@ class Store:
         return f"{what} {key[len(prefix) :]!r} in namespace {self.app_name!r}"
 
     def _map(self, exc: Exception, op: Op) -> StorageError:
-        """``exc`` as our error, naming the call by the key, e.g. ``get('theme') in
-        namespace 'app'``."""
+        """`exc` as our error, naming the call by the key, e.g. `get('theme') in
+        namespace 'app'`."""
         if op[0] == "keys":
             what = f"get_keys({op[1]!r}) in namespace {self.app_name!r}"
         else:
@@ -314,9 +314,9 @@ class Store:
     # -- clean-ups nobody awaits ----------------------------------------------------------------
 
     def later(self, since: int, ops: Sequence[Op], then: Callable[[list[Any]], None]) -> None:
-        """Run the writing ``ops`` in the background, under their keys' locks, unless a write
-        of their keys has landed since the scope's version was ``since``; then call
-        ``then(results)``."""
+        """Run the writing `ops` in the background, under their keys' locks, unless a write
+        of their keys has landed since the scope's version was `since`; then call
+        `then(results)`."""
         shared = self.shared()
         task = asyncio.get_running_loop().create_task(self._later(shared, since, ops, then))
         shared.tasks.add(task)

@@ -1,7 +1,7 @@
 """The built-in tags of the codec's tagged form: how each leaf type is written and read.
 
-A leaf is stored as one JSON payload holding no nested values (but a ``str`` envelope for a
-string JSON would misread, see :func:`text_tree`). Each decoder accepts only the canonical
+A leaf is stored as one JSON payload holding no nested values (but a `str` envelope for a
+string JSON would misread, see `text_tree`). Each decoder accepts only the canonical
 payload its encoder writes, so a read is exact or a DecodeError.
 """
 
@@ -47,7 +47,7 @@ def has_split_pair(text: str) -> bool:
 
 
 def text_tree(text: str) -> object:
-    """``text`` as JSON reads it back: itself, or a ``str`` envelope of its pieces, cut
+    """`text` as JSON reads it back: itself, or a `str` envelope of its pieces, cut
     between each high surrogate and the low one after it, that JSON keeps apart."""
     if not has_split_pair(text):
         return text

@@ -1,49 +1,61 @@
-"""Test helpers for apps and backends built on flet-storage (needs ``pytest``).
+"""Test helpers for apps and backends built on flet-storage (needs `pytest`).
 
-The backend contract: what every backend must do to stand in for ``ft.SharedPreferences``.
-Run it against your own backend by subclassing :class:`BackendContract`::
-
-    from flet_storage.testing import BackendContract
-
-    class TestMyBackend(BackendContract):
-        @pytest.fixture
-        def backend(self) -> MyBackend:
-            return MyBackend()
-
-Each check is also a plain coroutine function in :data:`CONTRACT` (``await check(backend)``),
-so it can run where pytest fixtures cannot reach, e.g. on a live Flet page.
-
-App tests need no helper: ``FletStorage("my_app", backend=MemoryBackend())``.
+App tests need no helper: `FletStorage("my_app", backend=MemoryBackend())`.
 
 To script what the store answers (errors, hangs, writes that land and then fail, calls held
-until the test lets them through), use :class:`ScriptedBackend`: a :class:`MemoryBackend`
-that hands every call to a ``handler`` first::
+until the test lets them through), use [ScriptedBackend][flet_storage.testing.ScriptedBackend]:
+a backend that works like a [MemoryBackend][flet_storage.MemoryBackend] but hands every
+call to a `handler` first:
 
-    import asyncio
+```python
+import asyncio
 
-    from flet_storage import BackendError, FletStorage
-    from flet_storage.testing import Call, ScriptedBackend
+from flet_storage import BackendError, FletStorage
+from flet_storage.testing import Call, ScriptedBackend
 
-    async def main() -> None:
-        lost = asyncio.Event()
 
-        async def handler(call: Call) -> object:
-            if call.method == "set" and call.key == "app.note" and lost.is_set():
-                raise RuntimeError("connection lost")  # fault injection
-            return await call.proceed()  # what MemoryBackend answers
+async def main() -> None:
+    lost = asyncio.Event()
 
-        backend = ScriptedBackend(handler)
-        storage = FletStorage("app", backend=backend)
-        await storage.set("note", "draft")
-        lost.set()
-        try:
-            await storage.set("note", "final")
-        except BackendError:
-            pass
-        assert await storage.get("note") == "draft"
-        assert ("set", "app.note") in [(call.method, call.key) for call in backend.log]
+    async def handler(call: Call) -> object:
+        if call.method == "set" and call.key == "app.note" and lost.is_set():
+            raise RuntimeError("connection lost")  # fault injection
+        return await call.proceed()  # what MemoryBackend answers
 
-    asyncio.run(main())
+    backend = ScriptedBackend(handler)
+    storage = FletStorage("app", backend=backend)
+    await storage.set("note", "draft")
+    lost.set()
+    try:
+        await storage.set("note", "final")
+    except BackendError:
+        pass
+    assert await storage.get("note") == "draft"
+    assert ("set", "app.note") in [(call.method, call.key) for call in backend.log]
+
+
+asyncio.run(main())
+```
+
+The backend contract is what every backend must do to stand in for `ft.SharedPreferences`.
+Run it against your own backend by subclassing
+[BackendContract][flet_storage.testing.BackendContract]:
+
+```python
+import pytest
+
+from flet_storage.testing import BackendContract
+
+
+class TestMyBackend(BackendContract):
+    @pytest.fixture
+    def backend(self) -> MyBackend:
+        return MyBackend()
+```
+
+Each check is also a plain coroutine function in [CONTRACT][flet_storage.testing.CONTRACT]
+(`await check(backend)`), so it can run where pytest fixtures cannot reach, e.g. on a live
+Flet page.
 """
 
 from __future__ import annotations
@@ -65,10 +77,13 @@ __all__ = ["CONTRACT", "BackendContract", "Call", "Handler", "ScriptedBackend", 
 
 
 async def settle(storage: FletStorage) -> None:
-    """Wait until the background clean-ups of ``storage``'s namespace have finished.
+    """Wait until the background clean-ups of `storage`'s namespace have finished.
 
     A read that meets an expired key answers "missing" at once and removes the key in the
     background; await this before asserting what the backend holds.
+
+    Args:
+        storage: The storage whose namespace (on its backend's scope) to wait for.
     """
     await storage._records.store.settle()
 
@@ -166,9 +181,9 @@ async def check_clear(backend: Backend) -> None:
 
 
 async def check_hooks(backend: Backend) -> None:
-    """A :class:`BaseBackend`'s hooks: ``scope()`` and ``generation()`` answer the same
-    object while nothing changes, and after ``on_timeout()`` the backend still works. (A
-    backend that is no BaseBackend has no hooks: FletStorage never looks for them.)"""
+    """A [BaseBackend][flet_storage.backends.BaseBackend]'s hooks: `scope()` and `generation()`
+    answer the same object while nothing changes, and after `on_timeout()` the backend still works.
+    (A backend that is no BaseBackend has no hooks: FletStorage never looks for them.)"""
     if not isinstance(backend, BaseBackend):
         return
     assert backend.scope() is backend.scope()
@@ -191,11 +206,16 @@ CONTRACT: tuple[Callable[[Backend], Awaitable[None]], ...] = (
     check_hooks,
     check_clear,
 )
-"""Every contract check, in a safe order (``check_clear`` wipes the whole backend last)."""
+"""Every contract check, in a safe order (`check_clear` wipes the whole backend last)."""
 
 
 class BackendContract:
-    """Subclass it and define a ``backend`` fixture to run the whole contract."""
+    """Subclass it and define a `backend` fixture to run the whole contract.
+
+    Each check of [CONTRACT][flet_storage.testing.CONTRACT] is one test, on a fresh backend
+    from the fixture. The checks use keys starting with `"contract."`, except the last,
+    which clears the whole backend.
+    """
 
     @pytest.fixture
     def backend(self) -> Backend:
@@ -213,40 +233,52 @@ class BackendContract:
 
 @dataclass(frozen=True)
 class Call:
-    """One call a :class:`ScriptedBackend` received."""
+    """One call a [ScriptedBackend][flet_storage.testing.ScriptedBackend] received."""
 
     method: Literal["set", "get", "contains_key", "remove", "get_keys", "clear"]
+    """The [Backend][flet_storage.Backend] method called."""
     key: str
-    """The key; for ``get_keys`` the prefix; ``""`` for ``clear``."""
+    """The key; for `get_keys` the prefix; `""` for `clear`."""
     value: RawValue | None
-    """The value ``set`` was given (lists copied); None for the other methods."""
+    """The value `set` was given (lists copied); None for the other methods."""
     proceed: Callable[[], Awaitable[RawValue | None]] = field(repr=False, compare=False)
-    """``await call.proceed()`` performs the call on the in-memory store and returns its
+    """`await call.proceed()` performs the call on the in-memory store and returns its
     answer (or raises what it raises); the handler may do so once, twice, or never."""
 
 
 Handler: TypeAlias = Callable[[Call], object]
-"""Answers a :class:`Call`: returns the caller's result, or an awaitable of it, or raises."""
+"""Answers a [Call][flet_storage.testing.Call]: returns the caller's result, or an awaitable
+of it, or raises."""
 
 
 class ScriptedBackend(BaseBackend):
-    """A :class:`MemoryBackend` whose every call goes through ``handler(call)`` first.
+    """A [MemoryBackend][flet_storage.MemoryBackend] (its `store`) whose every call goes
+    through `handler(call)` first.
 
     The handler's result (awaited if awaitable) is what the caller gets, unchecked; what it
-    raises, the caller gets. It may ``await call.proceed()`` to let the store answer, raise
-    instead (a fault), await an :class:`asyncio.Event` first (a hang, or a call held until
+    raises, the caller gets. It may `await call.proceed()` to let the store answer, raise
+    instead (a fault), await an `asyncio.Event` first (a hang, or a call held until
     the test lets it through), or proceed and then raise (a write that was applied although
-    the caller saw an error). No handler (the default, or ``handler = None`` later): every
-    call proceeds, and the backend behaves exactly like the store. ``handler`` may be
+    the caller saw an error). No handler (the default, or `handler = None` later): every
+    call proceeds, and the backend behaves exactly like the store. `handler` may be
     replaced at any time, e.g. to break the backend once test data is in place.
 
-    ``data``, ``quota`` and ``latency`` configure the store (see :class:`MemoryBackend`);
-    ``latency`` is awaited when a call proceeds. ``scope``, if given, is what ``scope()``
-    answers (see :class:`~flet_storage.Backend`): e.g. ``weakref.ref(page)``.
+    Args:
+        handler: Answers each [Call][flet_storage.testing.Call]; `None`: every call
+            proceeds.
+        data: What the store holds at first (see [MemoryBackend][flet_storage.MemoryBackend]).
+        quota: The store's quota (see [MemoryBackend][flet_storage.MemoryBackend]).
+        latency: Seconds awaited when a call proceeds.
+        scope: Called by [`scope()`][flet_storage.backends.BaseBackend.scope] for its
+            answer, e.g. `weakref.ref(page)`; `None`: the backend itself.
 
-    ``log`` holds every call in the order received, and ``calls`` counts them per method
-    like ``MemoryBackend.calls`` (``store.calls`` counts only those that proceeded);
-    ``calls["on_timeout"]`` counts how often FletStorage reported a call unanswered.
+    Attributes:
+        handler: As given; may be replaced at any time.
+        store: The [MemoryBackend][flet_storage.MemoryBackend] that answers the calls
+            that proceed; `store.calls` counts only those.
+        log: Every [Call][flet_storage.testing.Call], in the order received.
+        calls: How many calls each method received, like `MemoryBackend.calls`;
+            `calls["on_timeout"]` counts how often FletStorage reported a call unanswered.
     """
 
     def __init__(
@@ -266,7 +298,7 @@ class ScriptedBackend(BaseBackend):
 
     @property
     def data(self) -> dict[str, RawValue]:
-        """The store's contents (``store.data``), to read or change behind the backend."""
+        """The store's contents (`store.data`), to read or change behind the backend."""
         return self.store.data
 
     async def _handle(self, call: Call) -> object:
@@ -303,7 +335,7 @@ class ScriptedBackend(BaseBackend):
         return cast(bool, await self._handle(Call("clear", "", None, self.store.clear)))
 
     def scope(self) -> object:
-        """The ``scope`` given, called; else this backend (the default)."""
+        """The `scope` given, called; else this backend (the default)."""
         return self if self._scope is None else self._scope()
 
     def on_timeout(self) -> None:

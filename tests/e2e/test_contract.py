@@ -1,5 +1,6 @@
 """Requirement 7: the backend contract (``flet_storage.testing.CONTRACT``) holds on the real
-client, for plain ``ft.SharedPreferences`` and for ``SharedPreferencesBackend``.
+client, for plain ``ft.SharedPreferences``, ``SharedPreferencesBackend`` and
+``SecureStorageBackend`` (with the web options that change where and how it stores).
 
 All checks share one tab of a profile of their own: ``check_clear`` wipes that profile's
 whole localStorage, so the two ``check_clear`` runs come last.
@@ -12,18 +13,28 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import flet as ft
 import pytest
 import pytest_asyncio
+from flet_secure_storage import WebOptions
 
-from flet_storage import SharedPreferencesBackend
+from flet_storage import SecureStorageBackend, SharedPreferencesBackend
 from flet_storage.backends import Backend
 from flet_storage.testing import CONTRACT
 
 from .harness import Browser, Client, FletServer
+from .test_secure_storage import WRAPPED
 
 Check = Callable[[Backend], Awaitable[None]]
 
 BACKENDS: dict[str, Callable[[], Backend]] = {
     "ft.SharedPreferences": ft.SharedPreferences,
     "SharedPreferencesBackend": SharedPreferencesBackend,
+    "SecureStorageBackend": SecureStorageBackend,
+    "SecureStorageBackend-public_key": lambda: SecureStorageBackend(
+        web_options=WebOptions(public_key="other")
+    ),
+    "SecureStorageBackend-session_storage": lambda: SecureStorageBackend(
+        web_options=WebOptions(use_session_storage=True)
+    ),
+    "SecureStorageBackend-wrap_key": lambda: SecureStorageBackend(web_options=WRAPPED),
 }
 
 CASES = [(kind, check) for check in CONTRACT for kind in BACKENDS]

@@ -11,19 +11,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import flet as ft
 import flet_web
 import pytest
-import pytest_asyncio
 from flet_secure_storage import SecureStorage, WebOptions
 
 from flet_storage import BackendError, FletStorage, SecureStorageBackend
-from flet_storage.backends import Backend
-from flet_storage.testing import CONTRACT
 
 from .harness import CHROMIUM_ARGS, Browser, Client, FletServer
 
@@ -225,42 +221,6 @@ async def test_secure_storage_and_shared_preferences_are_separate(client: Client
     }
 
 
-# -- the backend contract ---------------------------------------------------------------------
-
-Check = Callable[[Backend], Awaitable[None]]
-
-BACKENDS: dict[str, Callable[[], Backend]] = {
-    "default": SecureStorageBackend,
-    "public_key": lambda: SecureStorageBackend(web_options=WebOptions(public_key="other")),
-    "session_storage": lambda: SecureStorageBackend(
-        web_options=WebOptions(use_session_storage=True)
-    ),
-    "wrap_key": lambda: SecureStorageBackend(web_options=WRAPPED),
-}
-
-CASES = [(kind, check) for check in CONTRACT for kind in BACKENDS]
-assert CASES[-1][1].__name__ == "check_clear"
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def contract_client(browser: Browser, server: FletServer) -> AsyncIterator[Client]:
-    profile = await browser.open_profile()
-    try:
-        yield await profile.open(server)
-    finally:
-        await profile.close()
-
-
-@pytest.mark.parametrize(
-    ("kind", "check"), CASES, ids=[f"{kind}-{check.__name__}" for kind, check in CASES]
-)
-async def test_contract(contract_client: Client, kind: str, check: Check) -> None:
-    async def fn(page: ft.Page) -> None:
-        await check(BACKENDS[kind]())
-
-    await contract_client.run(fn)
-
-
 # -- FletStorage on SecureStorageBackend ------------------------------------------------------
 
 
@@ -313,7 +273,7 @@ async def test_backend_after_a_reconnect_and_a_reload(client: Client, app_name: 
     async def load_then_write_behind_its_back(page: ft.Page) -> tuple[object, object]:
         cached = FletStorage(app_name, backend=SecureStorageBackend(), cache=True)
         await cached.set("k", "before")
-        await cached.get("k")  # loads the cache (a write does not)
+        await cached.get("k")  # the first read loads the cache
         await SecureStorage().set(f"{app_name}.k2", '"raw"')  # not through FletStorage
         return await cached.get("k"), await cached.get_or_default("k2")
 

@@ -1,13 +1,16 @@
 """Backends: where FletStorage keeps its already-encoded values.
 
-* :class:`SharedPreferencesBackend` (the default): Flet's SharedPreferences of the current page
-  - browser localStorage on web, platform preferences on desktop and mobile;
-* :class:`SecureStorageBackend`: Flet's SecureStorage of the current page - the platform's
-  secure store (Keychain, Keystore, libsecret, Credential Manager; WebCrypto on web), with
-  the optional ``flet-storage[secure]`` extra;
-* :class:`MemoryBackend`: an in-process stand-in with the same semantics, for tests.
+* [SharedPreferencesBackend][flet_storage.SharedPreferencesBackend] (the default): Flet's
+  SharedPreferences of the current page, that is the browser's localStorage on web and the
+  platform's preferences on desktop and mobile;
+* [SecureStorageBackend][flet_storage.SecureStorageBackend]: Flet's SecureStorage of the
+  current page, that is the platform's secure store (Keychain, Keystore, libsecret,
+  Credential Manager; WebCrypto on web), with the optional `flet-storage[secure]` extra;
+* [MemoryBackend][flet_storage.MemoryBackend]: an in-process stand-in with the same
+  semantics, for tests.
 
-Anything with the :class:`Backend` method set works, ``ft.SharedPreferences`` included.
+Anything with the [Backend][flet_storage.Backend] method set works, `ft.SharedPreferences`
+included; [BaseBackend][flet_storage.backends.BaseBackend] adds optional hooks.
 """
 
 from ._base import Backend, BaseBackend, RawValue

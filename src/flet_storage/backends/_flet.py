@@ -1,4 +1,4 @@
-"""The default backend: Flet's real ``SharedPreferences`` service of the current page."""
+"""The default backend: Flet's real `SharedPreferences` service of the current page."""
 
 from __future__ import annotations
 
@@ -20,12 +20,12 @@ _services: PageServices[ft.SharedPreferences] = PageServices(ft.SharedPreference
 
 
 class SharedPreferencesBackend(BaseBackend):
-    """``ft.SharedPreferences`` of the page the caller runs in.
+    """`ft.SharedPreferences` of the page the caller runs in.
 
-    The page is looked up on every call (``ft.context.page``), so one instance shared by many
-    sessions always talks to the session it is called from. Outside a page context (a bare
-    thread, code run before the app starts) calls raise :class:`NoPageError`: guessing a
-    page there could hand one user's data to another.
+    The page is looked up on every call (`ft.context.page`), so one instance shared by many sessions
+    always talks to the session it is called from. Outside a page context (a bare thread, code run
+    before the app starts) calls raise [NoPageError][flet_storage.NoPageError]: guessing a page
+    there could hand one user's data to another.
     """
 
     def scope(self) -> ft.Page:

@@ -1,4 +1,4 @@
-"""An in-process backend that behaves like ``ft.SharedPreferences``, for tests and benchmarks."""
+"""An in-process backend that behaves like `ft.SharedPreferences`, for tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -17,19 +17,33 @@ class MemoryBackend(BaseBackend):
 
     As measured on the real Flutter client:
 
-    * ``set`` accepts only ``str``, ``int``, ``float``, ``bool`` and ``list[str]`` and raises
-      ``ValueError`` otherwise, exactly like ``ft.SharedPreferences.set``;
-    * ``get`` of a missing key returns ``None``; ``get_keys(prefix)`` filters with
-      ``startswith``; ``remove`` returns ``True`` whether or not the key existed;
-    * with ``quota`` (characters of keys and values, like a browser's localStorage limit), a
-      write that does not fit raises ``RuntimeError("QuotaExceededError: ...")`` — and, like
-      the Flutter web client, the session still sees the new value (it sits in the client's
-      in-memory cache) while storage kept the old one; :meth:`reload` shows what a reloaded
+    * `set` accepts only `str`, `int`, `float`, `bool` and `list[str]` and raises
+      `ValueError` otherwise, exactly like `ft.SharedPreferences.set`;
+    * `get` of a missing key returns `None`; `get_keys(prefix)` filters with
+      `startswith`; `remove` returns `True` whether or not the key existed;
+    * with `quota` (characters of keys and values, like a browser's localStorage limit), a write
+      that does not fit raises `RuntimeError("QuotaExceededError: ...")` — and, like the Flutter web
+      client, the session still sees the new value (it sits in the client's in-memory cache) while
+      storage kept the old one; [`reload`][flet_storage.MemoryBackend.reload] shows what a reloaded
       page would see.
 
-    ``latency`` (seconds) is awaited on every call to stand in for a client round trip, and
-    ``calls`` counts the calls per method, so tests and benchmarks can count round trips.
     Lists are copied in and out, so callers never share state with the store.
+
+    Args:
+        data: What the store holds at first, by full storage key
+            (`{"my_app.theme": "dark"}`); values must be raw values.
+        latency: Seconds awaited on every call, to stand in for a client round trip.
+        quota: The most characters of keys and values the store holds; `None`: no limit.
+
+    Attributes:
+        data: The stored raw values by full storage key, to read or change in tests.
+        latency: As given; may be changed at any time.
+        quota: As given; may be changed at any time.
+        calls: How many calls each method received (a `collections.Counter`), so tests and
+            benchmarks can count round trips.
+
+    Raises:
+        ValueError: A value of `data` is not a raw value.
     """
 
     def __init__(

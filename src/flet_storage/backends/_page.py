@@ -1,6 +1,6 @@
 """Flet client services of the page the caller runs in: one per page, connection and kind.
 
-Shared by the backends built on a Flet service (``ft.SharedPreferences``, ``SecureStorage``).
+Shared by the backends built on a Flet service (`ft.SharedPreferences`, `SecureStorage`).
 
 Why one service per page: creating a service registers a control with the page (and the
 client), and the page only drops it once nothing references it, so a service per FletStorage
@@ -37,7 +37,7 @@ class Slot(Generic[S]):
     """One kind of service on one page: the service of the page's current connection.
 
     A plain object that lives as long as its page, whatever the connection: what a backend
-    that is not the whole page answers as its :meth:`~BaseBackend.scope`.
+    that is not the whole page answers as its `BaseBackend.scope`.
     """
 
     def __init__(self) -> None:
@@ -46,11 +46,11 @@ class Slot(Generic[S]):
 
 
 class PageServices(Generic[S]):
-    """Hands out the service ``factory()`` makes, one per page and connection.
+    """Hands out the service `factory()` makes, one per page and connection.
 
-    Every backend that uses the same ``PageServices`` object shares the services: keep one per
-    kind of service (and per set of service options) for the life of the process.
-    ``no_page`` is the message of the :class:`NoPageError` raised outside a page context.
+    Every backend that uses the same `PageServices` object shares the services: keep one per kind of
+    service (and per set of service options) for the life of the process. `no_page` is the message
+    of the [NoPageError][flet_storage.NoPageError] raised outside a page context.
     """
 
     def __init__(self, factory: Callable[[], S], no_page: str) -> None:
@@ -58,7 +58,8 @@ class PageServices(Generic[S]):
         self._no_page = no_page
 
     def page(self) -> ft.Page:
-        """The page the caller runs in (``ft.context.page``); :class:`NoPageError` outside one.
+        """The page the caller runs in (`ft.context.page`); [NoPageError][flet_storage.NoPageError]
+        outside one.
 
         Guessing a page there (a bare thread, code run before the app starts) could hand one
         user's data to another."""
@@ -68,7 +69,7 @@ class PageServices(Generic[S]):
         return page
 
     def slot(self, page: ft.Page | None = None) -> Slot[S]:
-        """This kind's slot on ``page`` (default: the caller's page), made on first use."""
+        """This kind's slot on `page` (default: the caller's page), made on first use."""
         if page is None:
             page = self.page()
         slots: dict[object, Slot[Any]] | None = getattr(page, _ATTRIBUTE, None)
@@ -86,7 +87,7 @@ class PageServices(Generic[S]):
 
     def get(self) -> S:
         """The service of the current page and connection, made (and registered with the
-        page) on first use and after :meth:`forget` or a new connection."""
+        page) on first use and after `forget` or a new connection."""
         page = self.page()
         slot = self.slot(page)
         current = connection(page)
@@ -97,7 +98,7 @@ class PageServices(Generic[S]):
         return service
 
     def forget(self) -> None:
-        """Drop the current page's service (if any), so the next :meth:`get` makes a fresh
+        """Drop the current page's service (if any), so the next `get` makes a fresh
         one; nothing outside a page context."""
         with contextlib.suppress(NoPageError):
             slot = self.slot()
@@ -105,7 +106,7 @@ class PageServices(Generic[S]):
 
 
 def context_page() -> ft.Page | None:
-    """``ft.context.page``, or None outside a page context."""
+    """`ft.context.page`, or None outside a page context."""
     try:
         return ft.context.page
     except RuntimeError:

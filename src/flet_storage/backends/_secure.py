@@ -1,23 +1,25 @@
-"""A backend on Flet's ``SecureStorage`` service (the optional ``flet-secure-storage`` package).
+"""A backend on Flet's `SecureStorage` service (the optional `flet-secure-storage` package).
 
-SecureStorage differs from ``ft.SharedPreferences`` in ways the backend hides:
+SecureStorage differs from `ft.SharedPreferences` in ways the backend hides:
 
-* it stores ``str`` only (the client fails any other value with "Runtime type check
+* it stores `str` only (the client fails any other value with "Runtime type check
   failed"): other raw values are stored as typed text (below) and come back with their types;
-* it has no ``get_keys(prefix)``: the backend lists ``get_all()`` and filters by prefix;
-* its ``set``, ``remove`` and ``clear`` answer nothing (``None``): the backend answers
-  ``True`` once the call returned, as SharedPreferences does.
+* it has no `get_keys(prefix)`: the backend lists `get_all()` and filters by prefix;
+* its `set`, `remove` and `clear` answer nothing (`None`): the backend answers
+  `True` once the call returned, as SharedPreferences does.
 
-The typed text: a ``str`` is stored as itself, unless it starts with :data:`MARK` (U+001F,
-a control character no text FletStorage writes starts with); every other value is ``MARK``
-+ a type letter + text::
+The typed text: a `str` is stored as itself, unless it starts with `MARK` (U+001F,
+a control character no text FletStorage writes starts with); every other value is `MARK`
++ a type letter + text:
 
-    "hello"       -> "hello"              2.5           -> "\\x1ff2.5"
-    "\\x1fx"       -> "\\x1fs\\x1fx"         True / False  -> "\\x1fb1" / "\\x1fb0"
-    -42           -> "\\x1fi-42"            ["a", "ü"]    -> '\\x1fl["a", "\\\\u00fc"]'
+```text
+"hello"       -> "hello"              2.5           -> "\\x1ff2.5"
+"\\x1fx"       -> "\\x1fs\\x1fx"         True / False  -> "\\x1fb1" / "\\x1fb0"
+-42           -> "\\x1fi-42"            ["a", "ü"]    -> '\\x1fl["a", "\\\\u00fc"]'
+```
 
-So values FletStorage writes are readable with a plain ``SecureStorage`` too, and text stored
-by other code reads back as that text: stored text starting with ``MARK`` that is not exactly
+So values FletStorage writes are readable with a plain `SecureStorage` too, and text stored
+by other code reads back as that text: stored text starting with `MARK` that is not exactly
 what the backend would write for the value it spells is returned as the text itself.
 """
 
@@ -42,7 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["MARK", "SecureStorageBackend"]
 
 MARK = "\x1f"
-"""Starts the stored text of every value but a ``str`` that does not start with it."""
+"""Starts the stored text of every value but a `str` that does not start with it."""
 
 _INSTALL = (
     "SecureStorageBackend needs the flet-secure-storage package (Flet's SecureStorage "
@@ -61,16 +63,28 @@ _services: dict[str, PageServices[Any]] = {}
 
 
 class SecureStorageBackend(BaseBackend):
-    """Flet's ``SecureStorage`` service of the page the caller runs in: the platform's secure
+    """Flet's `SecureStorage` service of the page the caller runs in: the platform's secure
     store (Keychain, Keystore, libsecret, Credential Manager; WebCrypto on web).
 
-    Needs ``pip install "flet-storage[secure]"``; without it the constructor raises
-    ``ImportError``. Like :class:`SharedPreferencesBackend`, the page is looked up on every
-    call, and calls outside a page context raise :class:`NoPageError`.
+    Needs `pip install "flet-storage[secure]"`; without it the constructor raises `ImportError`.
+    Like [SharedPreferencesBackend][flet_storage.SharedPreferencesBackend], the page is looked up on
+    every call, and calls outside a page context raise [NoPageError][flet_storage.NoPageError].
 
-    The options (``flet_secure_storage.WebOptions`` and the others) configure the page's
-    service and are copied when the backend is made; ``None`` keeps the service's default.
-    Backends with equal options share one service per page and connection.
+    The options configure the page's service and are copied when the backend is made.
+    Backends with equal options share one service per page and connection. What it
+    protects, platform by platform: [Secure storage](../secure-storage.md).
+
+    Args:
+        web_options: A `flet_secure_storage.WebOptions`; `None` keeps the service's
+            default.
+        ios_options: A `flet_secure_storage.IOSOptions`; `None`: the default.
+        android_options: A `flet_secure_storage.AndroidOptions`; `None`: the default.
+        macos_options: A `flet_secure_storage.MacOsOptions`; `None`: the default.
+        windows_options: A `flet_secure_storage.WindowsOptions`; `None`: the default.
+
+    Raises:
+        ImportError: `flet-secure-storage` is not installed; the message says how to
+            install it.
     """
 
     def __init__(
@@ -110,12 +124,13 @@ class SecureStorageBackend(BaseBackend):
         return self._services.slot()
 
     def generation(self) -> object:
-        """The page's current connection (see :meth:`SharedPreferencesBackend.generation`)."""
+        """The page's current connection (see
+        [`SharedPreferencesBackend.generation`][flet_storage.SharedPreferencesBackend.generation])."""
         return self._services.generation()
 
     def service(self) -> Any:
-        """The ``flet_secure_storage.SecureStorage`` of the current page and connection, e.g.
-        for ``get_availability()``."""
+        """The `flet_secure_storage.SecureStorage` of the current page and connection, e.g.
+        for `get_availability()`."""
         return self._services.get()
 
     def on_timeout(self) -> None:
@@ -148,8 +163,8 @@ class SecureStorageBackend(BaseBackend):
 
 
 def encode(value: RawValue) -> str:
-    """The text SecureStorage stores for ``value``; ``ValueError`` for what
-    ``ft.SharedPreferences`` would not take either."""
+    """The text SecureStorage stores for `value`; `ValueError` for what
+    `ft.SharedPreferences` would not take either."""
     value = check_raw(value)
     if isinstance(value, str):
         return f"{MARK}s{value}" if value.startswith(MARK) else value
@@ -163,7 +178,7 @@ def encode(value: RawValue) -> str:
 
 
 def decode(text: str | None) -> RawValue | None:
-    """The value :func:`encode` stored as ``text``; text it would not write comes back as is."""
+    """The value `encode` stored as `text`; text it would not write comes back as is."""
     if text is None or not text.startswith(MARK):
         return text
     tag, body = text[1:2], text[2:]
