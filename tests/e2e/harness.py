@@ -33,6 +33,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import dataclasses
+import gc
 import os
 import secrets
 import shutil
@@ -104,6 +105,8 @@ INIT_SCRIPT = """
   window.WebSocket = RecordedWebSocket;
 })();
 """
+_DISCONNECT_WAIT = 10.0
+"""Seconds :meth:`Client.reload` waits for the server to see the old connection go."""
 DEFAULT_TIMEOUT = 30.0
 """Seconds any single harness operation may take (a client start takes about 2 s)."""
 
@@ -341,6 +344,23 @@ class FletServer:
             return len(self._records.setdefault(token, _Record(token)).pages)
 
         return await self._thread.acall(get(), DEFAULT_TIMEOUT)
+
+    async def flush(self, token: str, timeout: float = 2.0) -> None:
+        """Wait until the connection of ``token``'s latest session has sent everything it
+        queued (e.g. the patches of a run's ``after_event``), or ``timeout`` passes."""
+
+        async def drained() -> None:
+            records = self._records.get(token)
+            connection = records.pages[-1].session.connection if records else None
+            # flet-web's FletApp queues outgoing messages for its send loop (a private name).
+            queue = getattr(connection, "_FletApp__send_queue", None)
+            for _ in range(int(timeout / 0.01)):  # polled: the queue signals nothing
+                if queue is None or queue.empty():
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)  # the last message taken from the queue goes out
+
+        await self._thread.acall(drained(), timeout + DEFAULT_TIMEOUT)
 
     async def run(
         self,
@@ -598,7 +618,27 @@ class Client:
         before = await self.server.events(self.token)
         sessions = sum(1 for event, _ in before if event == "main")
         connects = sum(1 for event, _ in before if event == "connect")
-        await self.in_browser(lambda p: p.reload(), timeout)
+        disconnects = sum(1 for event, _ in before if event == "disconnect")
+        # Not page.reload(): the new client could register before the server has dropped the
+        # old connection (likely on a busy machine), and Flet then starts a new session
+        # (flet-web reuses a session only once it has no connection). Leave the page, let
+        # the server see the connection go, then load the page again: the same tab, so the
+        # same sessionStorage and Flet session id, as a reload.
+        # And nothing may be sent while the socket closes: flet-web then skips dropping the
+        # connection, and the session is never reused. Leaving the page makes the client send
+        # lifecycle events, whose handling drops the services nothing references any more
+        # (a patch to the client): drop them now, and let every patch go out first.
+        await self.run(_collect_garbage)
+        await self.server.flush(self.token)
+        url: str = await self.evaluate("() => location.href")
+        await self.in_browser(lambda p: p.goto("about:blank"), timeout)
+        with contextlib.suppress(TimeoutError):  # then it is up to Flet
+            await self.server.wait_for(
+                lambda r: sum(1 for e, _ in r.events if e == "disconnect") > disconnects,
+                self.token,
+                _DISCONNECT_WAIT,
+            )
+        await self.in_browser(lambda p: p.goto(url), timeout)
         await self.server.wait_for(
             lambda r: (
                 sum(1 for e, _ in r.events if e == "main") > sessions
@@ -693,6 +733,11 @@ class CallCounter:
         session, connection = self._installed
         vars(session).pop("invoke_method", None)
         vars(connection).pop("send_message", None)
+
+
+async def _collect_garbage(page: ft.Page) -> None:
+    """Run as an event: unreferenced services are collected, then dropped by after_event."""
+    gc.collect()
 
 
 async def _session_id(page: ft.Page) -> str:
