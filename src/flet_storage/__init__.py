@@ -24,7 +24,13 @@ from ._errors import (
 )
 from ._events import StorageEvent, Subscription
 from ._storage import FletStorage
-from .backends import Backend, MemoryBackend, SecureStorageBackend, SharedPreferencesBackend
+from .backends import (
+    Backend,
+    FileBackend,
+    MemoryBackend,
+    SecureStorageBackend,
+    SharedPreferencesBackend,
+)
 
 __version__ = "2.0.0.dev0"
 """The version of flet-storage installed."""
@@ -35,6 +41,7 @@ __all__ = [
     "Codec",
     "CorruptDataError",
     "Encryption",
+    "FileBackend",
     "FletStorage",
     "KeyNotFoundError",
     "MemoryBackend",
