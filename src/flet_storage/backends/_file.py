@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from ._base import BaseBackend, RawValue, check_raw
 
-__all__ = ["FLUTTER_PREFIX", "FileBackend"]
+__all__ = ["FLUTTER_PREFIX", "FileBackend", "dump", "write_atomically"]
 
 FLUTTER_PREFIX = "flutter."
 """What Flutter's shared_preferences puts before every key it stores."""
@@ -81,19 +81,7 @@ class FileBackend(BaseBackend):
         return data
 
     def _save(self, data: dict[str, Any]) -> None:
-        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=".shared_preferences.", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
-                file.write(text)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temp, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-            raise
+        write_atomically(self.path, dump(data))
 
     async def _read(self, fn: Callable[[dict[str, Any]], T]) -> T:
         data = await asyncio.to_thread(self._load)
@@ -152,6 +140,28 @@ class FileBackend(BaseBackend):
 
 
 _GONE = object()
+
+
+def dump(data: object) -> str:
+    """JSON as Dart's `jsonEncode` writes it: compact, non-ASCII kept, no NaN."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace `path` with `text`: a temporary file in the same directory, then
+    `os.replace`, so a reader sees the old file or the new one, never half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
 
 
 def _raw(value: object) -> RawValue | None:
