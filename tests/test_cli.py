@@ -212,3 +212,16 @@ def test_python_m_flet_storage(desktop: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "3\n"
+
+
+@pytest.mark.parametrize("fixture", ["desktop", "web"])
+def test_clean_ups_finish_before_the_command_ends(
+    capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest, fixture: str
+) -> None:
+    path: Path = request.getfixturevalue(fixture)
+    mark = "flutter.flet_storage:ttl:my_app.token"
+    assert mark in json.loads(_text(path))
+    assert run(capsys, "rm", str(path), "my_app", "token")[0] == 0
+    stored = json.loads(_text(path))
+    assert "flutter.my_app.token" not in stored
+    assert mark not in stored  # the expiry mark went with it

@@ -80,7 +80,7 @@ class Target:
     def __init__(self, path: Path, fmt: Format | None, *, create: bool = False) -> None:
         self.path = path
         self.format: Format
-        self.changed = False
+        self.storages: list[FletStorage] = []
         self._dump: dict[str, Any] = {}
         self._memory: MemoryBackend | None = None
         data = _read_json(path, missing_ok=create)
@@ -94,11 +94,12 @@ class Target:
         else:
             self._dump = data or {}
             self._memory = MemoryBackend(_from_local_storage(path, self._dump))
+            self._loaded = dict(self._memory.data)
             self.backend = self._memory
 
     def save(self) -> None:
         """Write a localStorage dump back, in its format (a FileBackend already has)."""
-        if self._memory is None or not self.changed:
+        if self._memory is None or self._memory.data == self._loaded:
             return
         kept = {k: v for k, v in self._dump.items() if not k.startswith(FLUTTER_PREFIX)}
         for key, value in self._memory.data.items():
@@ -161,9 +162,21 @@ def _from_local_storage(path: Path, data: dict[str, Any]) -> dict[str, RawValue]
 
 def _storage(target: Target, app: str) -> FletStorage:
     try:
-        return FletStorage(app, backend=target.backend, timeout=None)
+        storage = FletStorage(app, backend=target.backend, timeout=None)
     except ValueError as exc:
         raise Failure(f"APP: {exc}") from None
+    target.storages.append(storage)
+    return storage
+
+
+async def _run(target: Target, args: argparse.Namespace) -> int:
+    """Run the command, then let the clean-ups it started finish (removing expired
+    values and stale expiry marks, as the app does)."""
+    try:
+        return await COMMANDS[args.command](target, args)
+    finally:
+        for storage in target.storages:
+            await storage._records.store.settle()
 
 
 async def _namespaces(target: Target) -> dict[str, int]:
@@ -255,7 +268,6 @@ async def cmd_set(target: Target, args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise Failure(f"JSON_VALUE is not JSON ({exc}); a string is written '\"text\"'") from None
     await _storage(target, args.app).set(args.key, value)
-    target.changed = True
     return OK
 
 
@@ -263,7 +275,6 @@ async def cmd_rm(target: Target, args: argparse.Namespace) -> int:
     storage = _storage(target, args.app)
     present = set(await storage.get_keys())
     removed = await storage.remove_many(args.keys)
-    target.changed = removed > 0
     for key in args.keys:
         if key not in present:
             print(f"key {key!r} not found in namespace {args.app!r}", file=sys.stderr)
@@ -296,7 +307,6 @@ async def cmd_import(target: Target, args: argparse.Namespace) -> int:
         raise
     except ValueError as exc:
         raise Failure(f"{args.file}: {exc}") from None
-    target.changed = True
     print(f"imported {n} key{'' if n == 1 else 's'} into {args.app!r}", file=sys.stderr)
     return OK if n or args.replace else NOT_FOUND
 
@@ -393,7 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser().parse_args(_resolve_app_id(list(sys.argv[1:] if argv is None else argv)))
         target = Target(Path(args.path), args.format, create=args.command in ("set", "import"))
-        status = asyncio.run(COMMANDS[args.command](target, args))
+        status = asyncio.run(_run(target, args))
         target.save()
         return status
     except Failure as exc:
