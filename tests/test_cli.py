@@ -225,3 +225,24 @@ def test_clean_ups_finish_before_the_command_ends(
     stored = json.loads(_text(path))
     assert "flutter.my_app.token" not in stored
     assert mark not in stored  # the expiry mark went with it
+
+
+def test_encrypted_values_stay_sealed(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    pytest.importorskip("cryptography")
+    from flet_storage import Encryption
+
+    path = tmp_path / "shared_preferences.json"
+    encryption = Encryption(Encryption.generate_key())
+    storage = FletStorage("vault", backend=FileBackend(path), encryption=encryption)
+    asyncio.run(storage.set("card", "4111"))
+    status, out, _ = run(capsys, "ls", str(path), "vault")
+    assert status == 0
+    assert out.splitlines()[1].split()[:2] == ["card", "(encrypted)"]
+    status, _, err = run(capsys, "get", str(path), "vault", "card")
+    assert status == 2
+    assert "cannot be decoded" in err or "encrypted" in err
+    status, out, err = run(capsys, "export", str(path), "vault")
+    assert status == 2
+    assert "decrypted=True" in err
+    assert out == ""
+    assert "4111" not in _text(path)
