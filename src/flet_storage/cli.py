@@ -233,6 +233,12 @@ def _type_of(codec: Codec, text: RawValue) -> str:
     return type(value).__name__
 
 
+async def _encrypted(target: Target, app: str, key: str) -> bool:
+    raw = await target.backend.get(f"{app}.{key}")
+    text = None if raw is None else Records.unseal(raw)[0]
+    return isinstance(text, str) and Encryption.is_encrypted(text)
+
+
 def _stored(raw: RawValue) -> str:
     return raw if isinstance(raw, str) else json.dumps(raw)
 
@@ -249,6 +255,13 @@ async def cmd_get(target: Target, args: argparse.Namespace) -> int:
     except KeyNotFoundError:
         print(f"key {args.key!r} not found in namespace {args.app!r}", file=sys.stderr)
         return NOT_FOUND
+    except CorruptDataError:
+        if await _encrypted(target, args.app, args.key):
+            raise Failure(
+                f"key {args.key!r} of namespace {args.app!r} is encrypted; the command has no "
+                "key to decrypt it"
+            ) from None
+        raise
     if args.json:
         try:
             print(json.dumps(value, ensure_ascii=False, allow_nan=False))
@@ -285,10 +298,14 @@ async def cmd_export(target: Target, args: argparse.Namespace) -> int:
     try:
         document = await _storage(target, args.app).export()
     except CorruptDataError as exc:
-        raise Failure(
-            f"{exc} (the values of an encrypted namespace cannot be exported without its key: "
-            "use FletStorage.export(decrypted=True) in Python)"
-        ) from None
+        storage = _storage(target, args.app)
+        keys = await storage.get_keys()
+        if any([await _encrypted(target, args.app, key) for key in keys]):
+            raise Failure(
+                f"namespace {args.app!r} is encrypted; the command has no key to decrypt it "
+                "(in Python: FletStorage(..., encryption=...).export(decrypted=True))"
+            ) from None
+        raise Failure(str(exc)) from None
     text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
     if args.output is None:
         sys.stdout.write(text)
