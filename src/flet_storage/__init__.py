@@ -25,6 +25,7 @@ from ._errors import (
 from ._events import StorageEvent, Subscription
 from ._storage import FletStorage
 from .backends import Backend, MemoryBackend, SecureStorageBackend, SharedPreferencesBackend
+from .inspector import StorageInspector
 
 __version__ = "2.0.0.dev0"
 """The version of flet-storage installed."""
@@ -45,6 +46,7 @@ __all__ = [
     "StorageError",
     "StorageEvent",
     "StorageFullError",
+    "StorageInspector",
     "StorageTimeoutError",
     "Subscription",
     "UnsupportedValueError",
