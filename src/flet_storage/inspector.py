@@ -268,7 +268,10 @@ def StorageInspector(storage: FletStorage, *, title: str = "Storage inspector") 
                 [
                     ft.Icon(ft.Icons.MANAGE_SEARCH, color=ft.Colors.PRIMARY),
                     ft.Text(title, size=18, weight=ft.FontWeight.BOLD, expand=True),
-                    ft.Text(f"{storage.app_name} · {len(rows)} keys", size=12),
+                    ft.Text(
+                        f"{storage.app_name} · {len(rows)} key{'' if len(rows) == 1 else 's'}",
+                        size=12,
+                    ),
                     ft.IconButton(ft.Icons.REFRESH, tooltip="Refresh", on_click=refresh),
                 ]
             ),
