@@ -231,8 +231,14 @@ def ExpiringSession(storage: FletStorage) -> ft.Control:
                             "Start a session" if session is None else "Restart the session",
                             icon=ft.Icons.PLAY_ARROW_ROUNDED,
                             on_click=start,
-                        )
-                    ]
+                        ),
+                        ft.Text(
+                            "The inspector below counts it down too.",
+                            size=12,
+                            color=ft.Colors.BLUE_GREY_500,
+                        ),
+                    ],
+                    spacing=16,
                 ),
             ],
             spacing=12,
@@ -279,12 +285,22 @@ def InStep(storage: FletStorage) -> ft.Control:
         "Two components, one key",
         'Each calls storage.use_storage("likes", 0): a like in one shows in both',
         ft.Icons.SYNC_ALT,
-        ft.Row(
+        ft.Column(
             [
-                Counter(storage, "Sidebar", ft.Icons.VIEW_SIDEBAR_OUTLINED),
-                Counter(storage, "Toolbar", ft.Icons.VIEW_DAY_OUTLINED),
+                ft.Row(
+                    [
+                        Counter(storage, "Sidebar", ft.Icons.VIEW_SIDEBAR_OUTLINED),
+                        Counter(storage, "Toolbar", ft.Icons.VIEW_DAY_OUTLINED),
+                    ],
+                    spacing=12,
+                ),
+                ft.Text(
+                    "The hearts call storage.increment(): atomic, so no like is ever lost.",
+                    size=12,
+                    color=ft.Colors.BLUE_GREY_500,
+                ),
             ],
-            spacing=12,
+            spacing=10,
         ),
     )
 
@@ -296,7 +312,7 @@ def ChangeFeed(storage: FletStorage) -> ft.Control:
     def mount() -> Callable[[], None]:
         def heard(event: StorageEvent) -> None:
             stamp = datetime.now().astimezone().strftime("%H:%M:%S")
-            set_events(lambda old: [(stamp, event), *old][:7])
+            set_events(lambda old: [(stamp, event), *old][:5])
 
         return storage.subscribe(heard).cancel
 

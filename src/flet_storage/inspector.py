@@ -43,7 +43,10 @@ if TYPE_CHECKING:
 
 __all__ = ["StorageInspector"]
 
-PREVIEW = 48
+ROW = "flet_storage.inspector.row"
+"""The `data` tag of each row's control: `(ROW, key)`."""
+
+PREVIEW = 80
 """Characters of a value's `repr` shown before it is cut with an ellipsis."""
 
 
@@ -200,37 +203,63 @@ def StorageInspector(storage: FletStorage, *, title: str = "Storage inspector") 
     async def refresh(e: ft.Event[ft.IconButton]) -> None:
         await reload()
 
-    def cell(text: str, **style: Any) -> ft.DataCell:
-        return ft.DataCell(ft.Text(text, size=13, **style))
+    def line(cells: list[ft.Control], **style: Any) -> ft.Container:
+        """One line of the table: fixed-width cells, and the value taking the rest."""
+        widths = (150, 96, 64, 80, None, 80)
+        return ft.Container(
+            ft.Row(
+                [
+                    ft.Container(c, width=w, expand=w is None)
+                    for c, w in zip(cells, widths, strict=True)
+                ],
+                spacing=12,
+            ),
+            padding=ft.Padding.symmetric(horizontal=8, vertical=4),
+            border=ft.Border.only(bottom=ft.BorderSide(1, ft.Colors.OUTLINE_VARIANT)),
+            **style,
+        )
 
-    table = ft.DataTable(
-        columns=[
-            ft.DataColumn(label=ft.Text("Key")),
-            ft.DataColumn(label=ft.Text("Type")),
-            ft.DataColumn(label=ft.Text("Size"), numeric=True),
-            ft.DataColumn(label=ft.Text("Expires")),
-            ft.DataColumn(label=ft.Text("Value")),
-            ft.DataColumn(label=ft.Text("")),
+    def text(value: str, **style: Any) -> ft.Text:
+        return ft.Text(value, size=13, max_lines=1, overflow=ft.TextOverflow.ELLIPSIS, **style)
+
+    header = line(
+        [
+            text(
+                label,
+                weight=ft.FontWeight.W_600,
+                text_align=ft.TextAlign.RIGHT if label == "Size" else None,
+            )
+            for label in ("Key", "Type", "Size", "Expires", "Value", "")
         ],
-        rows=[
-            ft.DataRow(
-                cells=[
-                    cell(row.key, weight=ft.FontWeight.W_600),
-                    ft.DataCell(
-                        ft.Container(
-                            ft.Text(row.type_name, size=12, color=ft.Colors.ON_SECONDARY_CONTAINER),
-                            bgcolor=ft.Colors.SECONDARY_CONTAINER,
-                            border_radius=8,
-                            padding=ft.Padding.symmetric(horizontal=8, vertical=2),
-                        )
-                    ),
-                    cell(str(row.size)),
-                    cell(
-                        "never" if row.expires_at is None else _countdown(row.expires_at - now),
-                        color=None if row.expires_at is None else ft.Colors.TERTIARY,
-                    ),
-                    cell(row.preview, font_family="monospace", selectable=True),
-                    ft.DataCell(
+        height=36,
+    )
+    table = ft.Column(
+        [
+            header,
+            *(
+                line(
+                    [
+                        text(row.key, weight=ft.FontWeight.W_600),
+                        ft.Row(
+                            [
+                                ft.Container(
+                                    ft.Text(
+                                        row.type_name,
+                                        size=12,
+                                        color=ft.Colors.ON_SECONDARY_CONTAINER,
+                                    ),
+                                    bgcolor=ft.Colors.SECONDARY_CONTAINER,
+                                    border_radius=8,
+                                    padding=ft.Padding.symmetric(horizontal=8, vertical=2),
+                                )
+                            ]
+                        ),
+                        text(str(row.size), text_align=ft.TextAlign.RIGHT),
+                        text(
+                            "never" if row.expires_at is None else _countdown(row.expires_at - now),
+                            color=None if row.expires_at is None else ft.Colors.TERTIARY,
+                        ),
+                        text(row.preview, font_family="monospace"),
                         ft.Row(
                             [
                                 ft.IconButton(
@@ -251,16 +280,14 @@ def StorageInspector(storage: FletStorage, *, title: str = "Storage inspector") 
                             ],
                             spacing=0,
                             tight=True,
-                        )
-                    ),
-                ]
-            )
-            for row in rows
+                        ),
+                    ],
+                    data=(ROW, row.key),
+                )
+                for row in rows
+            ),
         ],
-        column_spacing=18,
-        heading_row_height=36,
-        data_row_min_height=40,
-        data_row_max_height=48,
+        spacing=0,
     )
     return ft.Column(
         [
@@ -275,7 +302,7 @@ def StorageInspector(storage: FletStorage, *, title: str = "Storage inspector") 
                     ft.IconButton(ft.Icons.REFRESH, tooltip="Refresh", on_click=refresh),
                 ]
             ),
-            ft.Row([table], scroll=ft.ScrollMode.AUTO),
+            table,
             ft.Row(
                 [
                     ft.TextField(

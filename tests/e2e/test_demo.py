@@ -17,7 +17,7 @@ from .test_inspector import _wait_for_rows, _walk, table_rows
 
 ROOT = Path(__file__).parents[2]
 IMG = ROOT / "docs" / "img"
-VIEWPORT = {"width": 1360, "height": 1280}
+VIEWPORT = {"width": 1360, "height": 1150}
 
 
 def _texts(page: ft.Page) -> list[str]:
@@ -54,6 +54,10 @@ def _click(match: Callable[[Any], bool]) -> Callable[[ft.Page], Awaitable[None]]
 
 def _button(text: str) -> Callable[[Any], bool]:
     return lambda c: isinstance(c, ft.Button | ft.OutlinedButton) and c.content == text
+
+
+def _tooltip(text: str) -> Callable[[Any], bool]:
+    return lambda c: isinstance(c, ft.IconButton) and c.tooltip == text
 
 
 async def _screenshot(client: Client, name: str) -> Path:
@@ -94,9 +98,7 @@ async def test_demo_shows_types_ttl_components_feed_and_survives_a_restart(
     await client.run(_click(_button("Store new values")))
     await client.run(_click(_button("Start a session")))
     for tooltip in ("Like from the sidebar", "Like from the toolbar", "Like from the sidebar"):
-        await client.run(
-            _click(lambda c, t=tooltip: isinstance(c, ft.IconButton) and c.tooltip == t)
-        )
+        await client.run(_click(_tooltip(tooltip)))
     texts = await _wait_for(client, lambda texts: texts.count("3") >= 2 and "tuple" in texts)
     assert {"set", "datetime", "tuple"} <= set(texts)  # the types that came back
     assert "Signed in as ada" in texts
