@@ -23,6 +23,7 @@ def test_all_is_pinned_and_sorted() -> None:
         "StorageError",
         "StorageEvent",
         "StorageFullError",
+        "StorageInspector",
         "StorageTimeoutError",
         "Subscription",
         "UnsupportedValueError",

@@ -31,6 +31,7 @@ from .backends import (
     SecureStorageBackend,
     SharedPreferencesBackend,
 )
+from .inspector import StorageInspector
 
 __version__ = "2.0.0.dev0"
 """The version of flet-storage installed."""
@@ -52,6 +53,7 @@ __all__ = [
     "StorageError",
     "StorageEvent",
     "StorageFullError",
+    "StorageInspector",
     "StorageTimeoutError",
     "Subscription",
     "UnsupportedValueError",
