@@ -1,9 +1,15 @@
-"""The demo app (examples/demo.py) on the real client, screenshotted into docs/img/demo-*.png."""
+"""The demo app (examples/demo.py) on the real client, screenshotted.
+
+The pictures go to a temporary folder, so a test run leaves the work tree clean; with
+``FLET_STORAGE_SCREENSHOTS=docs/img`` they refresh the ones the README and docs show.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import importlib
+import os
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,7 +22,8 @@ from .harness import Client, FletServer, Profile
 from .test_inspector import _wait_for_rows, _walk, table_rows
 
 ROOT = Path(__file__).parents[2]
-IMG = ROOT / "docs" / "img"
+IMG = Path(os.environ.get("FLET_STORAGE_SCREENSHOTS") or tempfile.mkdtemp(prefix="demo-shots-"))
+IMG.mkdir(parents=True, exist_ok=True)
 VIEWPORT = {"width": 1360, "height": 1150}
 
 
