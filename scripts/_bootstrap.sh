@@ -1,5 +1,6 @@
-# Sourced by scripts/test, scripts/demo and scripts/docs: makes `uv` available and the venv
-# current.
+# shellcheck shell=bash
+# Sourced by scripts/test, scripts/demo, scripts/docs, scripts/check_package and scripts/matrix:
+# makes `uv` available and the venv current.
 # Needs only python3 (>= 3.10) and access to PyPI.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -428,7 +428,9 @@ async def test_reconnect_storage_works_immediately(client: Client, app_name: str
 
     async def stale(page: ft.Page) -> Any:
         # Fact: the raw service registered before the reconnect never answers.
-        with pytest.raises(TimeoutError):
+        # asyncio.TimeoutError: what wait_for raises before Python 3.11 (an alias of
+        # TimeoutError from 3.11 on).
+        with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(raw[0].get(f"{app_name}.k"), 1.5)
         return await ft.SharedPreferences().get(f"{app_name}.k")  # a new one does
 
