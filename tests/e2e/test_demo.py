@@ -34,18 +34,7 @@ def _texts(page: ft.Page) -> list[str]:
 async def _wait_for(
     client: Client, predicate: Callable[[list[str]], bool], timeout: float = 15
 ) -> list[str]:
-    deadline = time.monotonic() + timeout
-    while True:
-
-        async def read(page: ft.Page) -> list[str]:
-            return _texts(page)
-
-        texts = await client.run(read, as_event=False)
-        if predicate(texts):
-            return texts
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the demo never showed what was expected: {texts}")
-        await asyncio.sleep(0.1)
+    return await client.wait_until(_texts, predicate, timeout=timeout, what="the demo")
 
 
 def _click(match: Callable[[Any], bool]) -> Callable[[ft.Page], Awaitable[None]]:

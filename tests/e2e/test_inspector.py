@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
@@ -48,18 +47,7 @@ def table_rows(page: ft.Page) -> dict[str, list[str]]:
 async def _wait_for_rows(
     client: Client, predicate: Callable[[dict[str, list[str]]], bool], timeout: float = 10
 ) -> dict[str, list[str]]:
-    deadline = time.monotonic() + timeout
-    while True:
-
-        async def read(page: ft.Page) -> dict[str, list[str]]:
-            return table_rows(page)
-
-        rows = await client.run(read, as_event=False)
-        if predicate(rows):
-            return rows
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the inspector never showed what was expected: {rows}")
-        await asyncio.sleep(0.05)
+    return await client.wait_until(table_rows, predicate, timeout=timeout, what="the inspector")
 
 
 async def test_inspector_lists_types_and_follows_changes(client: Client, app_name: str) -> None:
