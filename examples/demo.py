@@ -1,4 +1,11 @@
-"""A small settings + notes app that uses every FletStorage method.
+"""flet-storage, shown off: what only this library does, in one declarative Flet app.
+
+* Exact types come back: a set, a datetime, a tuple (plain JSON would give list, str, list).
+* A value with a TTL counts down and expires by itself.
+* Two components share one key through `use_storage` and move in step.
+* A change feed hears every write through `subscribe`.
+* The `StorageInspector` shows the namespace live, beside it.
+* Reload the tab: everything comes back (and the visit count goes up).
 
 Run it headless as a web app (prints its URL):  ./scripts/demo
 or directly:                                  uv run python examples/demo.py
@@ -6,100 +13,447 @@ or directly:                                  uv run python examples/demo.py
 
 from __future__ import annotations
 
+import asyncio
 import os
+import random
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import flet as ft
-from quickstart import main as quickstart  # examples/quickstart.py, beside this file
 
-from flet_storage import FletStorage
+from flet_storage import FletStorage, StorageEvent, StorageInspector
 
 APP = "flet_storage_demo"
+SESSION_TTL = 20  # seconds
+ACCENT = ft.Colors.INDIGO
+TAGS = ("python", "flet", "async", "typed", "fast", "web", "mobile", "desktop")
+KIND_STYLE = {
+    "set": (ft.Icons.EDIT_NOTE, ft.Colors.INDIGO),
+    "remove": (ft.Icons.DELETE_OUTLINE, ft.Colors.RED_400),
+    "clear": (ft.Icons.CLEANING_SERVICES_OUTLINED, ft.Colors.ORANGE_700),
+    "expire": (ft.Icons.TIMER_OFF_OUTLINED, ft.Colors.TEAL_600),
+}
+
+
+# -- building blocks --------------------------------------------------------------------------
+
+
+def card(
+    title: str, subtitle: str, icon: ft.IconData, body: ft.Control, *, md: int = 6
+) -> ft.Container:
+    return ft.Container(
+        ft.Column(
+            [
+                ft.Row(
+                    [
+                        ft.Container(
+                            ft.Icon(icon, color=ACCENT, size=20),
+                            bgcolor=ft.Colors.INDIGO_50,
+                            border_radius=10,
+                            padding=8,
+                        ),
+                        ft.Column(
+                            [
+                                ft.Text(title, size=16, weight=ft.FontWeight.W_600),
+                                ft.Text(subtitle, size=12, color=ft.Colors.BLUE_GREY_500),
+                            ],
+                            spacing=0,
+                            expand=True,
+                        ),
+                    ],
+                    spacing=12,
+                ),
+                body,
+            ],
+            spacing=16,
+        ),
+        col={"xs": 12, "md": md},
+        padding=20,
+        bgcolor=ft.Colors.WHITE,
+        border_radius=16,
+        border=ft.Border.all(1, ft.Colors.BLUE_GREY_100),
+        shadow=ft.BoxShadow(blur_radius=12, color=ft.Colors.with_opacity(0.06, ft.Colors.BLACK)),
+    )
+
+
+def chip(text: str, color: str = ACCENT, *, strong: bool = True) -> ft.Container:
+    return ft.Container(
+        ft.Text(text, size=12, color=color, weight=ft.FontWeight.W_600 if strong else None),
+        bgcolor=ft.Colors.with_opacity(0.1, color),
+        border_radius=20,
+        padding=ft.Padding.symmetric(horizontal=10, vertical=3),
+    )
+
+
+def ticker(interval: float, tick: Callable[[], Any]) -> Callable[[], Callable[[], None]]:
+    """An effect that calls `tick` every `interval` seconds while mounted."""
+
+    def mount() -> Callable[[], None]:
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                result = tick()
+                if asyncio.iscoroutine(result):
+                    await result
+
+        task = asyncio.ensure_future(loop())
+
+        def unmount() -> None:
+            task.cancel()
+
+        return unmount
+
+    return mount
+
+
+# -- the cards --------------------------------------------------------------------------------
+
+
+@ft.component
+def ExactTypes(storage: FletStorage) -> ft.Control:
+    tags, _ = storage.use_storage("tags", None)
+    seen, _ = storage.use_storage("last_seen", None)
+    window, _ = storage.use_storage("window", None)
+
+    async def write(e: ft.Event[ft.Button]) -> None:
+        current = set(tags or ())
+        current.add(random.choice([t for t in TAGS if t not in current] or TAGS))
+        await storage.set_many(
+            {
+                "tags": current,
+                "last_seen": datetime.now(timezone.utc).replace(microsecond=0),
+                "window": (random.randrange(800, 1600, 40), random.randrange(600, 1000, 40)),
+            }
+        )
+
+    def row(key: str, value: Any, json_type: str) -> ft.Control:
+        kind = "—" if value is None else type(value).__name__
+        return ft.Row(
+            [
+                ft.Text(key, width=84, weight=ft.FontWeight.W_500, size=13),
+                ft.Text(
+                    "not stored yet" if value is None else repr(value),
+                    expand=True,
+                    size=12,
+                    font_family="monospace",
+                    max_lines=1,
+                    overflow=ft.TextOverflow.ELLIPSIS,
+                ),
+                chip(kind, ft.Colors.GREEN_700 if value is not None else ft.Colors.BLUE_GREY_400),
+                chip(f"JSON: {json_type}", ft.Colors.BLUE_GREY_400, strong=False),
+            ],
+            spacing=10,
+        )
+
+    return card(
+        "Exact types come back",
+        "What you store is what you read: no list where you stored a set",
+        ft.Icons.VERIFIED_OUTLINED,
+        ft.Column(
+            [
+                row("tags", tags, "list"),
+                row("last_seen", seen, "str"),
+                row("window", window, "list"),
+                ft.Row(
+                    [
+                        ft.FilledButton(
+                            "Store new values", icon=ft.Icons.SAVE_OUTLINED, on_click=write
+                        )
+                    ]
+                ),
+            ],
+            spacing=10,
+        ),
+    )
+
+
+@ft.component
+def ExpiringSession(storage: FletStorage) -> ft.Control:
+    session, _ = storage.use_storage("session", None)
+    now, set_now = ft.use_state(datetime.now(timezone.utc))
+    latest: ft.MutableRef[dict[str, Any] | None] = ft.use_ref()
+    latest.current = session  # what the ticker sees
+
+    async def tick() -> None:
+        moment = datetime.now(timezone.utc)
+        set_now(moment)
+        if latest.current is not None and latest.current["until"] <= moment:
+            await storage.get_or_default("session")  # reads it as expired: the event follows
+
+    ft.use_effect(ticker(0.25, tick), dependencies=[])
+
+    async def start(e: ft.Event[ft.Button]) -> None:
+        until = datetime.now(timezone.utc) + timedelta(seconds=SESSION_TTL)
+        await storage.set("session", {"user": "ada", "until": until}, ttl=SESSION_TTL)
+
+    if session is None:
+        status: ft.Control = ft.Row(
+            [
+                ft.Icon(ft.Icons.LOCK_OUTLINE, color=ft.Colors.BLUE_GREY_400),
+                ft.Text("No session: it expired, or never started", color=ft.Colors.BLUE_GREY_500),
+            ]
+        )
+        left = 0.0
+    else:
+        left = max(0.0, (session["until"] - now).total_seconds())
+        status = ft.Row(
+            [
+                ft.Icon(ft.Icons.LOCK_OPEN, color=ft.Colors.TEAL_600),
+                ft.Text(f"Signed in as {session['user']}", weight=ft.FontWeight.W_500),
+                ft.Container(expand=True),
+                ft.Text(
+                    f"{left:4.1f} s left",
+                    size=20,
+                    weight=ft.FontWeight.BOLD,
+                    color=ft.Colors.TEAL_700,
+                    font_family="monospace",
+                ),
+            ]
+        )
+    return card(
+        "A value that expires",
+        f"set(..., ttl={SESSION_TTL}): gone by itself, everywhere, even after a reload",
+        ft.Icons.TIMER_OUTLINED,
+        ft.Column(
+            [
+                status,
+                ft.ProgressBar(
+                    value=left / SESSION_TTL,
+                    color=ft.Colors.TEAL_400,
+                    bgcolor=ft.Colors.BLUE_GREY_50,
+                    border_radius=4,
+                    bar_height=8,
+                ),
+                ft.Row(
+                    [
+                        ft.FilledButton(
+                            "Start a session" if session is None else "Restart the session",
+                            icon=ft.Icons.PLAY_ARROW_ROUNDED,
+                            on_click=start,
+                        ),
+                        ft.Text(
+                            "The inspector below counts it down too.",
+                            size=12,
+                            color=ft.Colors.BLUE_GREY_500,
+                        ),
+                    ],
+                    spacing=16,
+                ),
+            ],
+            spacing=12,
+        ),
+    )
+
+
+@ft.component
+def Counter(storage: FletStorage, label: str, icon: ft.IconData) -> ft.Control:
+    count, _ = storage.use_storage("likes", 0)
+
+    async def like(e: ft.Event[ft.IconButton]) -> None:
+        await storage.increment("likes")  # atomic; both counters re-render with the result
+
+    return ft.Container(
+        ft.Column(
+            [
+                ft.Row([ft.Icon(icon, size=16, color=ft.Colors.BLUE_GREY_400), ft.Text(label)]),
+                ft.Row(
+                    [
+                        ft.Text(str(count), size=34, weight=ft.FontWeight.BOLD, color=ACCENT),
+                        ft.IconButton(
+                            ft.Icons.FAVORITE,
+                            icon_color=ft.Colors.PINK_400,
+                            tooltip=f"Like from the {label.lower()}",
+                            on_click=like,
+                        ),
+                    ],
+                    alignment=ft.MainAxisAlignment.SPACE_BETWEEN,
+                ),
+            ],
+            spacing=4,
+        ),
+        expand=True,
+        padding=14,
+        border_radius=12,
+        bgcolor=ft.Colors.INDIGO_50,
+    )
+
+
+@ft.component
+def InStep(storage: FletStorage) -> ft.Control:
+    return card(
+        "Two components, one key",
+        'Each calls storage.use_storage("likes", 0): a like in one shows in both',
+        ft.Icons.SYNC_ALT,
+        ft.Column(
+            [
+                ft.Row(
+                    [
+                        Counter(storage, "Sidebar", ft.Icons.VIEW_SIDEBAR_OUTLINED),
+                        Counter(storage, "Toolbar", ft.Icons.VIEW_DAY_OUTLINED),
+                    ],
+                    spacing=12,
+                ),
+                ft.Text(
+                    "The hearts call storage.increment(): atomic, so no like is ever lost.",
+                    size=12,
+                    color=ft.Colors.BLUE_GREY_500,
+                ),
+            ],
+            spacing=10,
+        ),
+    )
+
+
+@ft.component
+def ChangeFeed(storage: FletStorage) -> ft.Control:
+    events, set_events = ft.use_state(list[tuple[str, StorageEvent]]())
+
+    def mount() -> Callable[[], None]:
+        def heard(event: StorageEvent) -> None:
+            stamp = datetime.now().astimezone().strftime("%H:%M:%S")
+            set_events(lambda old: [(stamp, event), *old][:5])
+
+        return storage.subscribe(heard).cancel
+
+    ft.use_effect(mount, dependencies=[])
+
+    def line(stamp: str, event: StorageEvent) -> ft.Control:
+        icon, color = KIND_STYLE[event.kind]
+        value = "" if event.kind != "set" else repr(event.value)
+        return ft.Row(
+            [
+                ft.Icon(icon, size=18, color=color),
+                ft.Text(stamp, size=12, color=ft.Colors.BLUE_GREY_400, font_family="monospace"),
+                chip(event.kind, color),
+                ft.Text(event.key, size=13, weight=ft.FontWeight.W_600),
+                ft.Text(
+                    value,
+                    size=12,
+                    expand=True,
+                    max_lines=1,
+                    overflow=ft.TextOverflow.ELLIPSIS,
+                    font_family="monospace",
+                    color=ft.Colors.BLUE_GREY_600,
+                ),
+            ],
+            spacing=8,
+        )
+
+    body: ft.Control = (
+        ft.Column([line(stamp, event) for stamp, event in events], spacing=6)
+        if events
+        else ft.Text("Nothing yet: press a button.", color=ft.Colors.BLUE_GREY_400, italic=True)
+    )
+    return card(
+        "Change feed",
+        "storage.subscribe(listener): every set, remove, clear and expiry, as it happens",
+        ft.Icons.PODCASTS,
+        body,
+    )
+
+
+@ft.component
+def Header(storage: FletStorage, visits: int) -> ft.Control:
+    async def reset(e: ft.Event[ft.OutlinedButton]) -> None:
+        await storage.clear()  # only this app's namespace
+
+    return ft.Container(
+        ft.Row(
+            [
+                ft.Icon(ft.Icons.INVENTORY_2_OUTLINED, color=ft.Colors.WHITE, size=36),
+                ft.Column(
+                    [
+                        ft.Text(
+                            "flet-storage",
+                            size=26,
+                            weight=ft.FontWeight.BOLD,
+                            color=ft.Colors.WHITE,
+                        ),
+                        ft.Text(
+                            "Type-faithful, namespaced, live storage for Flet apps",
+                            color=ft.Colors.with_opacity(0.85, ft.Colors.WHITE),
+                        ),
+                    ],
+                    spacing=0,
+                    expand=True,
+                ),
+                ft.Container(
+                    ft.Row(
+                        [
+                            ft.Icon(ft.Icons.REPLAY, color=ft.Colors.WHITE, size=18),
+                            ft.Text(
+                                f"Visit #{visits}: reload, it all comes back",
+                                color=ft.Colors.WHITE,
+                                weight=ft.FontWeight.W_500,
+                            ),
+                        ],
+                        tight=True,
+                    ),
+                    bgcolor=ft.Colors.with_opacity(0.18, ft.Colors.WHITE),
+                    border_radius=20,
+                    padding=ft.Padding.symmetric(horizontal=14, vertical=8),
+                ),
+                ft.OutlinedButton(
+                    "Reset",
+                    icon=ft.Icons.RESTART_ALT,
+                    on_click=reset,
+                    style=ft.ButtonStyle(
+                        color=ft.Colors.WHITE,
+                        side=ft.BorderSide(1, ft.Colors.with_opacity(0.7, ft.Colors.WHITE)),
+                    ),
+                ),
+            ],
+            spacing=16,
+        ),
+        gradient=ft.LinearGradient(
+            colors=[ft.Colors.INDIGO_700, ft.Colors.DEEP_PURPLE_400],
+            begin=ft.Alignment.CENTER_LEFT,
+            end=ft.Alignment.CENTER_RIGHT,
+        ),
+        border_radius=18,
+        padding=ft.Padding.symmetric(horizontal=24, vertical=20),
+    )
+
+
+@ft.component
+def App(storage: FletStorage, visits: int) -> ft.Control:
+    return ft.Column(
+        [
+            Header(storage, visits),
+            ft.ResponsiveRow(
+                [
+                    ExactTypes(storage),
+                    ExpiringSession(storage),
+                    InStep(storage),
+                    ChangeFeed(storage),
+                    ft.Container(
+                        StorageInspector(storage, title="Inspector: this app's namespace"),
+                        col=12,
+                        padding=20,
+                        bgcolor=ft.Colors.WHITE,
+                        border_radius=16,
+                        border=ft.Border.all(1, ft.Colors.BLUE_GREY_100),
+                    ),
+                ],
+                spacing=16,
+                run_spacing=16,
+            ),
+        ],
+        spacing=16,
+    )
 
 
 async def main(page: ft.Page) -> None:
     page.title = "flet-storage demo"
+    page.theme_mode = ft.ThemeMode.LIGHT
+    page.theme = ft.Theme(color_scheme_seed=ACCENT)
+    page.bgcolor = "#F3F4FA"
+    page.padding = 24
+    page.scroll = ft.ScrollMode.AUTO
     storage = FletStorage(app_name=APP)
-
-    settings = await storage.get_or_default("settings", {"dark": False, "name": ""})
-    notes: list[str] = await storage.get_or_default("notes", [])
-    tags: set[str] = await storage.get_or_default("tags", set())
-    visits = await storage.get_or_default("visits", 0) + 1
-    await storage.set("visits", visits)
-    page.theme_mode = ft.ThemeMode.DARK if settings["dark"] else ft.ThemeMode.LIGHT
-
-    status = ft.Text()
-    name = ft.TextField(label="Your name", value=settings["name"], width=300)
-    note = ft.TextField(label="New note (#tags welcome)", width=300)
-    note_list = ft.Column()
-
-    async def show_status() -> None:
-        keys = sorted(await storage.get_keys())
-        has_notes = await storage.contains_key("notes")
-        status.value = f"visit #{visits} · keys: {keys} · notes stored: {has_notes}"
-        status.value += f" · tags: {sorted(tags)}"
-
-    def render_notes() -> None:
-        note_list.controls = [
-            ft.Row([ft.Text(text), ft.IconButton(ft.Icons.DELETE, on_click=delete_note, data=i)])
-            for i, text in enumerate(notes)
-        ]
-
-    async def save_settings(e: ft.Event[ft.Switch] | ft.Event[ft.TextField]) -> None:
-        settings["dark"] = bool(dark.value)
-        settings["name"] = name.value or ""
-        await storage.set("settings", settings)
-        page.theme_mode = ft.ThemeMode.DARK if settings["dark"] else ft.ThemeMode.LIGHT
-        await show_status()
-
-    async def add_note(e: ft.Event[ft.Button]) -> None:
-        if not note.value:
-            return
-        notes.append(note.value)
-        tags.update(word[1:] for word in note.value.split() if word.startswith("#"))
-        await storage.set("notes", notes)
-        await storage.set("tags", tags)  # a set, and it comes back as a set
-        note.value = ""
-        render_notes()
-        await show_status()
-
-    async def delete_note(e: ft.Event[ft.IconButton]) -> None:
-        notes.pop(e.control.data)
-        if notes:
-            await storage.set("notes", notes)
-        else:
-            await storage.remove("notes")
-        render_notes()
-        await show_status()
-
-    async def clear_all(e: ft.Event[ft.Button]) -> None:
-        await storage.clear()  # only this app's namespace
-        notes.clear()
-        tags.clear()
-        render_notes()
-        await show_status()
-
-    async def run_quickstart(e: ft.Event[ft.Button]) -> None:
-        await quickstart(page)  # the spec's example, unchanged, in its own namespace
-
-    dark = ft.Switch(label="Dark theme", value=settings["dark"], on_change=save_settings)
-    name.on_blur = save_settings
-    render_notes()
-    await show_status()
-    page.add(
-        ft.Text("Settings", size=20),
-        dark,
-        name,
-        ft.Text("Notes", size=20),
-        ft.Row([note, ft.Button("Add", on_click=add_note)]),
-        note_list,
-        ft.Row(
-            [
-                ft.Button("Clear this app's data", on_click=clear_all),
-                ft.Button("Run the quickstart example", on_click=run_quickstart),
-            ]
-        ),
-        status,
-    )
+    visits = await storage.increment("visits")  # survives reloads and restarts
+    page.render(App, storage, visits)
 
 
 if __name__ == "__main__":

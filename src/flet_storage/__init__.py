@@ -24,7 +24,14 @@ from ._errors import (
 )
 from ._events import StorageEvent, Subscription
 from ._storage import FletStorage
-from .backends import Backend, MemoryBackend, SecureStorageBackend, SharedPreferencesBackend
+from .backends import (
+    Backend,
+    FileBackend,
+    MemoryBackend,
+    SecureStorageBackend,
+    SharedPreferencesBackend,
+)
+from .inspector import StorageInspector
 
 __version__ = "2.0.0.dev0"
 """The version of flet-storage installed."""
@@ -35,6 +42,7 @@ __all__ = [
     "Codec",
     "CorruptDataError",
     "Encryption",
+    "FileBackend",
     "FletStorage",
     "KeyNotFoundError",
     "MemoryBackend",
@@ -45,6 +53,7 @@ __all__ = [
     "StorageError",
     "StorageEvent",
     "StorageFullError",
+    "StorageInspector",
     "StorageTimeoutError",
     "Subscription",
     "UnsupportedValueError",

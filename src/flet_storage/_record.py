@@ -145,6 +145,22 @@ class Records:
             self._unmark_later(since, marks.difference(keys).union(stale))
         return keys, live, suspects
 
+    async def stored(self) -> dict[str, tuple[int, float | None]]:
+        """Read-only, for the inspector: each live key's stored size (the length of the
+        stored text, TTL frame and encryption included) and expiry (None: never)."""
+        keys = await self.keys()
+        raws = await self.store.round([("get", self.prefix + key) for key in keys])
+        raise_first(raws)
+        now = self.clock()
+        sizes: dict[str, tuple[int, float | None]] = {}
+        for key, raw in zip(keys, raws, strict=True):
+            if raw is None:
+                continue
+            expires_at = self.unseal(raw)[1]
+            if expires_at is None or expires_at > now:
+                sizes[key] = (len(_text(raw)), expires_at)
+        return sizes
+
     # -- writes --------------------------------------------------------------------------------
 
     async def write(

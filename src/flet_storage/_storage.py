@@ -5,6 +5,7 @@ the calls, cache and locks are the store's (`_store`)."""
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import math
 import time
@@ -30,6 +31,9 @@ DEFAULT_TIMEOUT = 10.0
 """Seconds the client may stay silent during a call before a `StorageTimeoutError`."""
 
 _MISSING: Any = object()
+
+EXPORT_FORMAT = "flet-storage-export"
+EXPORT_VERSION = 1
 
 MigrationStep = Callable[["FletStorage"], "Awaitable[None] | None"]
 
@@ -366,6 +370,126 @@ class FletStorage:
         if self._records.encryption is None:
             raise ValueError("reencrypt() needs FletStorage(..., encryption=Encryption(key))")
         return await self._records.reencrypt()
+
+    async def export(self, *, decrypted: bool = False) -> dict[str, Any]:
+        """A JSON-serializable copy of the namespace, for backups and tools.
+
+        Every live value is kept as its codec text (exact, types included) with its
+        expiry; expired keys are left out. Two rounds, plus one if any key has a TTL.
+
+        ```python
+        document = await storage.export()
+        # {"format": "flet-storage-export", "version": 1, "app_name": "my_app",
+        #  "exported_at": 1790000000.0,
+        #  "items": {"theme": {"value": '"dark"', "expires_at": None}}}
+        ```
+
+        Args:
+            decrypted: Required with `encryption`: the document then holds every value
+                decrypted, in plaintext; keep it as safe as the key.
+
+        Returns:
+            The document: `format`, `version`, `app_name`, `exported_at` (Unix
+            seconds) and `items`, mapping each key to `{"value": codec text,
+            "expires_at": Unix seconds or None}`.
+
+        Raises:
+            ValueError: This storage has `encryption` and `decrypted` is not `True`.
+            CorruptDataError: A value cannot be decrypted or decoded.
+        """
+        if self._records.encryption is not None and decrypted is not True:
+            raise ValueError(
+                f"namespace {self._app_name!r} is encrypted: export(decrypted=True) writes "
+                "its values in plaintext into the document; pass it to confirm"
+            )
+        keys = await self._records.keys()
+        entries = await self._records.read(keys)
+        items: dict[str, dict[str, Any]] = {}
+        for key, entry in zip(keys, entries, strict=True):
+            if entry is None:  # removed or expired since listed
+                continue
+            raw, expires_at = entry
+            text = raw if isinstance(raw, str) else json.dumps(raw)
+            self._decode(key, text)  # a value that cannot be read back is not exported
+            items[key] = {"value": text, "expires_at": expires_at}
+        return {
+            "format": EXPORT_FORMAT,
+            "version": EXPORT_VERSION,
+            "app_name": self._app_name,
+            "exported_at": self._clock(),
+            "items": dict(sorted(items.items())),
+        }
+
+    async def import_(self, document: Mapping[str, Any], *, replace: bool = False) -> int:
+        """Store the items of a document made by [`export`][flet_storage.FletStorage.export].
+
+        Everything is checked before anything is written: the format and version, every
+        key, every expiry, and that every value decodes with this storage's codec. Items
+        already expired are skipped; the others are written in one round, each keeping
+        its expiry (encrypted afresh with this storage's `encryption`, if any). The
+        document's `app_name` may differ from this namespace.
+
+        Args:
+            document: The exported document (e.g. read back with `json.load`).
+            replace: Clear the namespace first, so it holds the document's items only.
+
+        Returns:
+            How many items were written.
+
+        Raises:
+            ValueError: The document is not a valid export; nothing is written.
+            StorageFullError: The client's storage quota is exhausted for one of the writes.
+        """
+        items = self._imported(document)
+        if replace:
+            await self.clear()
+        errors = await self._records.write(items)
+        written = [(k, t) for (k, t, _), e in zip(items, errors, strict=True) if e is None]
+        self._announce("set", [k for k, _ in written], [t for _, t in written])
+        for error in errors:
+            if error is not None:
+                raise error
+        return len(items)
+
+    def _imported(self, document: Mapping[str, Any]) -> list[tuple[str, str, float | None]]:
+        """The live `(key, text, expires_at)` items of a valid export document."""
+
+        def bad(why: str) -> ValueError:
+            return ValueError(f"not a flet-storage export document: {why}")
+
+        if not isinstance(document, Mapping):
+            raise bad(f"a {type(document).__name__}, not a dict")
+        if document.get("format") != EXPORT_FORMAT:
+            raise bad(f"format is {document.get('format')!r}, not {EXPORT_FORMAT!r}")
+        version = document.get("version")
+        if version != EXPORT_VERSION or isinstance(version, bool):
+            raise bad(f"version {version!r} is not supported (only {EXPORT_VERSION})")
+        raw_items = document.get("items")
+        if not isinstance(raw_items, Mapping):
+            raise bad("'items' is not an object")
+        now = self._clock()
+        items: list[tuple[str, str, float | None]] = []
+        for key, item in raw_items.items():
+            if not isinstance(key, str) or not key:
+                raise bad(f"key {key!r} is not a non-empty string")
+            if not isinstance(item, Mapping) or not isinstance(item.get("value"), str):
+                raise bad(f"item {key!r} has no 'value' string")
+            expires_at = item.get("expires_at")
+            if expires_at is not None and (
+                isinstance(expires_at, bool)
+                or not isinstance(expires_at, (int, float))
+                or not math.isfinite(expires_at)
+            ):
+                raise bad(f"item {key!r} has 'expires_at' {expires_at!r}, not Unix seconds")
+            text: str = item["value"]
+            try:
+                self._codec.decode(text)
+            except DecodeError as exc:
+                raise bad(f"the value of {key!r} cannot be decoded: {exc}") from None
+            if expires_at is not None and expires_at <= now:
+                continue
+            items.append((key, text, None if expires_at is None else float(expires_at)))
+        return items
 
     # -- the value path ------------------------------------------------------------------------
 

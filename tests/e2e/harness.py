@@ -570,6 +570,29 @@ class Client:
         """Run ``fn(page)`` on the server in this tab's (latest) session; see FletServer.run."""
         return await self.server.run(self.token, fn, timeout=timeout, as_event=as_event)
 
+    async def wait_until(
+        self,
+        read: Callable[[ft.Page], T],
+        done: Callable[[T], bool],
+        *,
+        timeout: float = 10,
+        what: str = "the page",
+    ) -> T:
+        """Poll ``read(page)`` until ``done`` holds and return it; after ``timeout`` seconds
+        fail with what was last seen (a wait for the client, not a speed check)."""
+
+        async def fn(page: ft.Page) -> T:
+            return read(page)
+
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = await self.run(fn, as_event=False)
+            if done(seen):
+                return seen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what} never showed what was expected: {seen}")
+            await asyncio.sleep(0.05)
+
     def submit(
         self,
         fn: Callable[[ft.Page], Awaitable[T]],

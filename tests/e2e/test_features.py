@@ -7,7 +7,6 @@ import ast
 import asyncio
 import importlib
 import json
-import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -48,14 +47,7 @@ async def _wait_for_texts(
     client: Client, predicate: Callable[[list[str]], bool], timeout: float = 10
 ) -> list[str]:
     """Poll the page's Text values until ``predicate`` holds; return them."""
-    deadline = time.monotonic() + timeout
-    while True:
-        texts = await client.run(_page_texts, as_event=False)
-        if predicate(texts):
-            return texts
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the page never showed what was expected: {texts}")
-        await asyncio.sleep(0.05)
+    return await client.wait_until(lambda page: _texts(page.views[0]), predicate, timeout=timeout)
 
 
 # -- Requirement 8: the quickstart example, unchanged ----------------------------------------

@@ -1,0 +1,328 @@
+"""`StorageInspector`: a development-time view of one namespace, live.
+
+Drop it into a declarative Flet app (one rendered with `page.render`) while you develop:
+
+```python
+import flet as ft
+from flet_storage import FletStorage, StorageInspector
+
+storage = FletStorage(app_name="my_app")
+
+
+@ft.component
+def App() -> ft.Control:
+    return ft.Column([..., StorageInspector(storage)])
+
+
+ft.run(lambda page: page.render(App))
+```
+
+It lists every key of the namespace with the value's Python type, its stored size (the
+length of the stored text, TTL frame and encryption included), the time left before it
+expires and a preview of the value, and follows every change through
+[`subscribe`][flet_storage.FletStorage.subscribe]. A row's buttons load the value into
+the editor (JSON in, `set` out) or delete it. It reads and writes through `storage` only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import flet as ft
+
+from ._errors import StorageError
+from ._events import StorageEvent, logger
+
+if TYPE_CHECKING:
+    from ._storage import FletStorage
+
+__all__ = ["StorageInspector"]
+
+ROW = "flet_storage.inspector.row"
+"""The `data` tag of each row's control: `(ROW, key)`."""
+
+PREVIEW = 80
+"""Characters of a value's `repr` shown before it is cut with an ellipsis."""
+
+
+@dataclass(frozen=True)
+class _Row:
+    key: str
+    type_name: str
+    size: int
+    expires_at: float | None
+    preview: str
+    json_text: str
+
+
+def _preview(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= PREVIEW else text[: PREVIEW - 1] + "…"
+
+
+def _as_json(value: Any) -> str:
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return ""  # not JSON (a set, a datetime...): the editor starts empty
+
+
+def _countdown(seconds: float) -> str:
+    seconds = max(0, math.ceil(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+async def _rows(storage: FletStorage) -> list[_Row]:
+    stored = await storage._records.stored()
+    keys = sorted(stored)
+    try:
+        values = await storage.get_many(keys)
+    except StorageError:  # one bad value: read the others one by one
+        values = {}
+        for key in keys:
+            try:
+                values[key] = await storage.get(key)
+            except StorageError as exc:
+                values[key] = exc
+    rows = []
+    for key in keys:
+        if key not in values:  # removed or expired between the two reads
+            continue
+        value = values[key]
+        size, expires_at = stored[key]
+        if isinstance(value, StorageError):
+            type_name, preview, text = "error", str(value)[:PREVIEW], ""
+        else:
+            type_name, preview, text = type(value).__name__, _preview(value), _as_json(value)
+        rows.append(_Row(key, type_name, size, expires_at, preview, text))
+    return rows
+
+
+@ft.component
+def StorageInspector(storage: FletStorage, *, title: str = "Storage inspector") -> ft.Control:
+    """Every key of `storage`'s namespace, with its type, stored size, expiry and value.
+
+    A function component: use it inside an `@ft.component`, or render it alone with
+    `page.render(StorageInspector, storage)`. It updates itself on every change the
+    namespace's listeners hear, counts expiries down every second and re-reads when one
+    runs out. The editor stores a JSON value under a key with
+    [`set`][flet_storage.FletStorage.set].
+
+    Args:
+        storage: The namespace to inspect.
+        title: The heading shown above the table.
+
+    Returns:
+        The inspector's control tree.
+    """
+    rows, set_rows = ft.use_state(list[_Row]())
+    now, set_now = ft.use_state(storage._clock())
+    key_text, set_key_text = ft.use_state("")
+    json_text, set_json_text = ft.use_state("")
+    message, set_message = ft.use_state("")
+
+    async def reload() -> None:
+        try:
+            set_rows(await _rows(storage))
+            set_now(storage._clock())
+        except StorageError as exc:
+            logger.exception("the inspector could not read %r", storage.app_name)
+            set_message(f"could not read: {exc}")
+
+    def mount() -> Callable[[], None]:
+        async def on_change(event: StorageEvent) -> None:
+            await reload()
+
+        async def tick() -> None:
+            while True:
+                await asyncio.sleep(1)
+                moment = storage._clock()
+                current = latest.current or []
+                if any(r.expires_at is not None for r in current):
+                    set_now(moment)
+                if any(r.expires_at is not None and r.expires_at <= moment for r in current):
+                    await reload()
+
+        subscription = storage.subscribe(on_change)
+        tasks = [asyncio.ensure_future(reload()), asyncio.ensure_future(tick())]
+
+        def unmount() -> None:
+            subscription.cancel()
+            for task in tasks:
+                task.cancel()
+
+        return unmount
+
+    latest: ft.MutableRef[list[_Row]] = ft.use_ref()
+    latest.current = rows  # what the ticker sees
+    ft.use_effect(mount, dependencies=[storage.app_name])
+
+    async def save(e: ft.Event[ft.Button]) -> None:
+        key = key_text.strip()
+        if not key:
+            set_message("a key is needed")
+            return
+        try:
+            value = json.loads(json_text)
+        except ValueError as exc:
+            set_message(f"not JSON: {exc}")
+            return
+        try:
+            await storage.set(key, value)
+        except (StorageError, ValueError) as exc:
+            set_message(str(exc))
+            return
+        set_message(f"set {key!r} to {_preview(value)}")
+
+    def edit(row: _Row) -> Callable[[ft.Event[ft.IconButton]], None]:
+        def handler(e: ft.Event[ft.IconButton]) -> None:
+            set_key_text(row.key)
+            set_json_text(row.json_text)
+            set_message("" if row.json_text else f"{row.type_name} is not JSON: type a new value")
+
+        return handler
+
+    def delete(row: _Row) -> Callable[[ft.Event[ft.IconButton]], Any]:
+        async def handler(e: ft.Event[ft.IconButton]) -> None:
+            await storage.remove(row.key)
+            set_message(f"removed {row.key!r}")
+
+        return handler
+
+    async def refresh(e: ft.Event[ft.IconButton]) -> None:
+        await reload()
+
+    def line(cells: list[ft.Control], **style: Any) -> ft.Container:
+        """One line of the table: fixed-width cells, and the value taking the rest."""
+        widths = (150, 96, 64, 80, None, 80)
+        return ft.Container(
+            ft.Row(
+                [
+                    ft.Container(c, width=w, expand=w is None)
+                    for c, w in zip(cells, widths, strict=True)
+                ],
+                spacing=12,
+            ),
+            padding=ft.Padding.symmetric(horizontal=8, vertical=4),
+            border=ft.Border.only(bottom=ft.BorderSide(1, ft.Colors.OUTLINE_VARIANT)),
+            **style,
+        )
+
+    def text(value: str, **style: Any) -> ft.Text:
+        return ft.Text(value, size=13, max_lines=1, overflow=ft.TextOverflow.ELLIPSIS, **style)
+
+    header = line(
+        [
+            text(
+                label,
+                weight=ft.FontWeight.W_600,
+                text_align=ft.TextAlign.RIGHT if label == "Size" else None,
+            )
+            for label in ("Key", "Type", "Size", "Expires", "Value", "")
+        ],
+        height=36,
+    )
+    table = ft.Column(
+        [
+            header,
+            *(
+                line(
+                    [
+                        text(row.key, weight=ft.FontWeight.W_600),
+                        ft.Row(
+                            [
+                                ft.Container(
+                                    ft.Text(
+                                        row.type_name,
+                                        size=12,
+                                        color=ft.Colors.ON_SECONDARY_CONTAINER,
+                                    ),
+                                    bgcolor=ft.Colors.SECONDARY_CONTAINER,
+                                    border_radius=8,
+                                    padding=ft.Padding.symmetric(horizontal=8, vertical=2),
+                                )
+                            ]
+                        ),
+                        text(str(row.size), text_align=ft.TextAlign.RIGHT),
+                        text(
+                            "never" if row.expires_at is None else _countdown(row.expires_at - now),
+                            color=None if row.expires_at is None else ft.Colors.TERTIARY,
+                        ),
+                        text(row.preview, font_family="monospace"),
+                        ft.Row(
+                            [
+                                ft.IconButton(
+                                    ft.Icons.EDIT_OUTLINED,
+                                    tooltip="Edit",
+                                    data=row.key,
+                                    icon_size=18,
+                                    on_click=edit(row),
+                                ),
+                                ft.IconButton(
+                                    ft.Icons.DELETE_OUTLINE,
+                                    tooltip="Delete",
+                                    data=row.key,
+                                    icon_size=18,
+                                    icon_color=ft.Colors.ERROR,
+                                    on_click=delete(row),
+                                ),
+                            ],
+                            spacing=0,
+                            tight=True,
+                        ),
+                    ],
+                    data=(ROW, row.key),
+                )
+                for row in rows
+            ),
+        ],
+        spacing=0,
+    )
+    return ft.Column(
+        [
+            ft.Row(
+                [
+                    ft.Icon(ft.Icons.MANAGE_SEARCH, color=ft.Colors.PRIMARY),
+                    ft.Text(title, size=18, weight=ft.FontWeight.BOLD, expand=True),
+                    ft.Text(
+                        f"{storage.app_name} · {len(rows)} key{'' if len(rows) == 1 else 's'}",
+                        size=12,
+                    ),
+                    ft.IconButton(ft.Icons.REFRESH, tooltip="Refresh", on_click=refresh),
+                ]
+            ),
+            table,
+            ft.Row(
+                [
+                    ft.TextField(
+                        label="Key",
+                        value=key_text,
+                        width=140,
+                        dense=True,
+                        on_change=lambda e: set_key_text(e.control.value or ""),
+                    ),
+                    ft.TextField(
+                        label="Value (JSON)",
+                        value=json_text,
+                        expand=True,
+                        dense=True,
+                        on_change=lambda e: set_json_text(e.control.value or ""),
+                    ),
+                    ft.Button("Set", icon=ft.Icons.SAVE, on_click=save),
+                ]
+            ),
+            ft.Text(message, size=12, italic=True),
+        ],
+        spacing=8,
+    )

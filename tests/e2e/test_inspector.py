@@ -1,0 +1,139 @@
+"""The StorageInspector on the real client: rows with types, live updates, deletion."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import flet as ft
+from flet.components.component import Component
+
+from flet_storage import FletStorage, StorageInspector
+from flet_storage.inspector import PREVIEW, ROW
+
+from .harness import Client
+
+
+def _walk(control: Any) -> Iterator[Any]:
+    """Every control under ``control`` (components, tables and rows included)."""
+    yield control
+    if isinstance(control, Component):
+        children: Any = control._b
+    else:
+        children = getattr(control, "controls", None) or getattr(control, "content", None)
+    if children is None:
+        return
+    for child in children if isinstance(children, list) else [children]:
+        yield from _walk(child)
+
+
+def _texts(control: Any) -> list[str]:
+    return [str(c.value) for c in _walk(control) if isinstance(c, ft.Text)]
+
+
+def table_rows(page: ft.Page) -> dict[str, list[str]]:
+    """The inspector's rows: key -> the texts of the row's cells."""
+    rows = {}
+    for row in _walk(page.views[0]):
+        if isinstance(row, ft.Container) and isinstance(row.data, tuple) and row.data[0] == ROW:
+            texts = _texts(row)
+            rows[texts[0]] = texts[1:]
+    return rows
+
+
+async def _wait_for_rows(
+    client: Client, predicate: Callable[[dict[str, list[str]]], bool], timeout: float = 10
+) -> dict[str, list[str]]:
+    return await client.wait_until(table_rows, predicate, timeout=timeout, what="the inspector")
+
+
+async def test_inspector_lists_types_and_follows_changes(client: Client, app_name: str) -> None:
+    storage = FletStorage(app_name)
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+
+    async def seed(page: ft.Page) -> None:
+        await storage.set("tags", {"a", "b"})
+        await storage.set("when", when)
+        await storage.set("point", (1, 2))
+
+    async def render(page: ft.Page) -> None:
+        page.render(StorageInspector, storage)
+
+    await client.run(seed)
+    await client.run(render)
+    rows = await _wait_for_rows(client, lambda rows: len(rows) == 3)
+    assert [rows[k][0] for k in ("point", "tags", "when")] == ["tuple", "set", "datetime"]
+    assert rows["point"][2] == "never"
+    assert rows["point"][3] == "(1, 2)"
+    assert rows["when"][3] == repr(when)
+    assert len(rows["when"][3]) < PREVIEW
+
+    # the stored size is the length of the stored text
+    raw = await client.local_storage()
+    assert int(rows["point"][1]) == len(json.loads(raw[f"flutter.{app_name}.point"]))
+
+    # a write elsewhere on the page shows up, with its expiry counting down
+    async def write(page: ft.Page) -> None:
+        await FletStorage(app_name).set("session", {"user": "ada"}, ttl=3600)
+
+    await client.run(write)
+    rows = await _wait_for_rows(client, lambda rows: "session" in rows)
+    assert rows["session"][0] == "dict"
+    assert rows["session"][2] in ("59m 59s", "1h 00m")
+
+    # delete through the control's button, dispatched as the client would
+    async def delete(page: ft.Page) -> None:
+        (button,) = [
+            c
+            for c in _walk(page.views[0])
+            if isinstance(c, ft.IconButton) and c.tooltip == "Delete" and c.data == "tags"
+        ]
+        await page.session.dispatch_event(button._i, "click", None)
+
+    await client.run(delete)
+    rows = await _wait_for_rows(client, lambda rows: "tags" not in rows)
+    assert sorted(rows) == ["point", "session", "when"]
+
+    async def keys(page: ft.Page) -> list[str]:
+        return sorted(await storage.get_keys())
+
+    assert await client.run(keys) == ["point", "session", "when"]
+
+
+async def test_inspector_edits_a_value_from_json(client: Client, app_name: str) -> None:
+    storage = FletStorage(app_name)
+
+    async def render(page: ft.Page) -> None:
+        await storage.set("n", 1)
+        page.render(StorageInspector, storage)
+
+    await client.run(render)
+    await _wait_for_rows(client, lambda rows: rows.get("n", [""])[0] == "int")
+
+    def field(page: ft.Page, label: str) -> ft.TextField:
+        (found,) = [
+            c for c in _walk(page.views[0]) if isinstance(c, ft.TextField) and c.label == label
+        ]
+        return found
+
+    async def edit(page: ft.Page) -> None:
+        for label, value in (("Key", "prefs"), ("Value (JSON)", '{"dark": true, "size": 3}')):
+            control = field(page, label)
+            page.session.apply_patch(control._i, {"value": value})  # as the client does
+            await page.session.dispatch_event(control._i, "change", value)
+
+    async def save(page: ft.Page) -> Any:
+        (button,) = [
+            c for c in _walk(page.views[0]) if isinstance(c, ft.Button) and c.content == "Set"
+        ]
+        await page.session.dispatch_event(button._i, "click", None)
+        return await storage.get("prefs")
+
+    await client.run(edit)
+    await asyncio.sleep(0.2)
+    assert await client.run(save) == {"dark": True, "size": 3}
+    rows = await _wait_for_rows(client, lambda rows: "prefs" in rows)
+    assert rows["prefs"][0] == "dict"
