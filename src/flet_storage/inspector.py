@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import flet as ft
 
-from ._errors import StorageError
+from ._errors import NoPageError, StorageError, StorageTimeoutError
 from ._events import StorageEvent, logger
 
 if TYPE_CHECKING:
@@ -132,13 +132,17 @@ def StorageInspector(storage: FletStorage, *, title: str = "Storage inspector") 
     json_text, set_json_text = ft.use_state("")
     message, set_message = ft.use_state("")
 
-    async def reload() -> None:
+    async def reload() -> bool:
+        """Read the namespace again; False once the client no longer answers."""
         try:
             set_rows(await _rows(storage))
             set_now(storage._clock())
+        except (StorageTimeoutError, NoPageError):
+            return False  # the tab is gone (its session may live on): stop, log nothing
         except StorageError as exc:
             logger.exception("the inspector could not read %r", storage.app_name)
             set_message(f"could not read: {exc}")
+        return True
 
     def mount() -> Callable[[], None]:
         async def on_change(event: StorageEvent) -> None:
@@ -151,8 +155,9 @@ def StorageInspector(storage: FletStorage, *, title: str = "Storage inspector") 
                 current = latest.current or []
                 if any(r.expires_at is not None for r in current):
                     set_now(moment)
-                if any(r.expires_at is not None and r.expires_at <= moment for r in current):
-                    await reload()
+                expired = any(r.expires_at is not None and r.expires_at <= moment for r in current)
+                if expired and not await reload():
+                    return  # no client to count down for
 
         subscription = storage.subscribe(on_change)
         tasks = [asyncio.ensure_future(reload()), asyncio.ensure_future(tick())]
