@@ -115,7 +115,7 @@ class Records:
                 entry = None
             entries.append(entry)
         if expired:  # the answer is "missing" either way: remove them off the caller's path
-            self.store.later(since, self._removals(expired), self._expired(expired))
+            self.store.later(since, self._removals(expired), self._announce_expired(expired))
         return entries
 
     async def keys(self) -> list[str]:
@@ -225,7 +225,7 @@ class Records:
         for key, before, result in zip(keys, results[::2], results[1::2], strict=True):
             if isinstance(result, StorageError) or isinstance(before, StorageError):
                 continue
-            if before is not None and not _expired(before, now):
+            if before is not None and not _has_expired(before, now):
                 removed.append(key)
             if _framed(before):
                 unmark.append(key)
@@ -256,7 +256,7 @@ class Records:
             raws = await self.store.round([("get", self.prefix + key) for key in expired])
             raise_first(raws)
             now = self.clock()
-            gone = [key for key, raw in zip(expired, raws, strict=True) if _expired(raw, now)]
+            gone = [key for key, raw in zip(expired, raws, strict=True) if _has_expired(raw, now)]
             results = await self.store.round(self._removals(gone))
         removed = [k for k, r in zip(gone, results[::2], strict=True) if r is True]
         self._on_expired(removed)
@@ -320,7 +320,7 @@ class Records:
             for op in (("remove", self.prefix + key), ("remove", self.marks + key))
         ]
 
-    def _expired(self, keys: list[str]) -> Callable[[list[Any]], None]:
+    def _announce_expired(self, keys: list[str]) -> Callable[[list[Any]], None]:
         def then(results: list[Any]) -> None:
             self._on_expired(
                 [
@@ -337,7 +337,7 @@ class Records:
             self.store.later(since, [("remove", self.marks + key) for key in keys], _ignore)
 
 
-def _expired(raw: RawValue | None, now: float) -> bool:
+def _has_expired(raw: RawValue | None, now: float) -> bool:
     expires_at = None if raw is None else Records.unseal(raw)[1]
     return expires_at is not None and expires_at <= now
 

@@ -346,9 +346,9 @@ class Store:
 
 
 def raise_first(results: Iterable[object]) -> None:
-    for result in results:
-        if isinstance(result, StorageError):
-            raise result
+    error = first_error(results)
+    if error is not None:
+        raise error
 
 
 def first_error(results: Iterable[object]) -> StorageError | None:
