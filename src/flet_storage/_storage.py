@@ -17,8 +17,8 @@ from ._codec import Codec, DecodeError, EncodeError
 from ._crypto import Encryption
 from ._errors import CorruptDataError, KeyNotFoundError, MigrationError, UnsupportedValueError
 from ._events import ChangeKind, Listener, StorageEvent, Subscription
-from ._hooks import use_storage
 from ._record import RESERVED, Records
+from ._use_storage import use_storage
 from .backends import Backend, RawValue, SharedPreferencesBackend
 
 __all__ = ["DEFAULT_TIMEOUT", "FletStorage"]

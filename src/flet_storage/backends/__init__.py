@@ -17,9 +17,9 @@ included; [BaseBackend][flet_storage.backends.BaseBackend] adds optional hooks.
 
 from ._base import Backend, BaseBackend, RawValue
 from ._file import FileBackend
-from ._flet import SharedPreferencesBackend
 from ._memory import MemoryBackend
 from ._secure import SecureStorageBackend
+from ._shared_preferences import SharedPreferencesBackend
 
 __all__ = [
     "Backend",
