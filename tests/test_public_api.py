@@ -14,6 +14,7 @@ def test_all_is_pinned_and_sorted() -> None:
         "Encryption",
         "FileBackend",
         "FletStorage",
+        "KeyInfo",
         "KeyNotFoundError",
         "MemoryBackend",
         "MigrationError",

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from conftest import FakeClock
 
-from flet_storage import FletStorage, KeyNotFoundError, MemoryBackend, StorageEvent
+from flet_storage import FletStorage, KeyInfo, KeyNotFoundError, MemoryBackend, StorageEvent
 from flet_storage.testing import Call, ScriptedBackend, settle
 
 
@@ -166,3 +166,20 @@ async def test_several_reads_meeting_expired_keys_remove_them_all(clock: FakeClo
     assert await storage.get_many(["c"]) == {}
     await settle(storage)
     assert backend.data == {}
+
+
+async def test_key_info_gives_each_live_keys_stored_size_and_expiry() -> None:
+    now = [1000.0]
+    backend = MemoryBackend()
+    storage = FletStorage("app", backend=backend, clock=lambda: now[0])
+    await storage.set("plain", "x")
+    await storage.set("short", 1, ttl=10)
+    await storage.set("gone", 2, ttl=1)
+    now[0] += 5
+    info = await storage.key_info()
+    assert info == {
+        "plain": KeyInfo(len(await backend.get("app.plain")), None),  # type: ignore[arg-type]
+        "short": KeyInfo(len(await backend.get("app.short")), 1010.0),  # type: ignore[arg-type]
+    }
+    await storage.settle()  # the expired key's removal, started by the read, has finished
+    assert await backend.get("app.gone") is None

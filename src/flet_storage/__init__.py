@@ -23,6 +23,7 @@ from ._errors import (
     UnsupportedValueError,
 )
 from ._events import StorageEvent, Subscription
+from ._record import KeyInfo
 from ._storage import FletStorage
 from .backends import (
     Backend,
@@ -44,6 +45,7 @@ __all__ = [
     "Encryption",
     "FileBackend",
     "FletStorage",
+    "KeyInfo",
     "KeyNotFoundError",
     "MemoryBackend",
     "MigrationError",

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._crypto import DecryptionError
 from ._errors import CorruptDataError, StorageError
@@ -31,13 +31,26 @@ from .backends import Backend, RawValue
 if TYPE_CHECKING:
     from ._crypto import Encryption
 
-__all__ = ["MARK_PREFIX", "RESERVED", "TTL_PREFIX", "Entry", "Records"]
+__all__ = ["MARK_PREFIX", "RESERVED", "TTL_PREFIX", "Entry", "KeyInfo", "Records"]
 
 TTL_PREFIX = "fst:"
 RESERVED = "flet_storage:"
 """Starts the keys flet-storage keeps for itself. App names starting with it are refused,
 so no namespace's keys include them."""
 MARK_PREFIX = RESERVED + "ttl:"
+
+
+class KeyInfo(NamedTuple):
+    """What [`FletStorage.key_info`][flet_storage.FletStorage.key_info] tells of a key.
+
+    Attributes:
+        size: The length of the stored text: TTL frame and encryption included.
+        expires_at: When the key expires, in Unix seconds; `None`: never.
+    """
+
+    size: int
+    expires_at: float | None
+
 
 Entry = tuple[RawValue, "float | None"]
 """What a read found: the codec's text (or a raw value plain SharedPreferences code wrote)
@@ -145,20 +158,20 @@ class Records:
             self._unmark_later(since, marks.difference(keys).union(stale))
         return keys, live, suspects
 
-    async def stored(self) -> dict[str, tuple[int, float | None]]:
+    async def stored(self) -> dict[str, KeyInfo]:
         """Read-only, for the inspector: each live key's stored size (the length of the
         stored text, TTL frame and encryption included) and expiry (None: never)."""
         keys = await self.keys()
         raws = await self.store.round([("get", self.prefix + key) for key in keys])
         raise_first(raws)
         now = self.clock()
-        sizes: dict[str, tuple[int, float | None]] = {}
+        sizes: dict[str, KeyInfo] = {}
         for key, raw in zip(keys, raws, strict=True):
             if raw is None:
                 continue
             expires_at = self.unseal(raw)[1]
             if expires_at is None or expires_at > now:
-                sizes[key] = (len(_text(raw)), expires_at)
+                sizes[key] = KeyInfo(len(_text(raw)), expires_at)
         return sizes
 
     # -- writes --------------------------------------------------------------------------------

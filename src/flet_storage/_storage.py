@@ -17,7 +17,7 @@ from ._codec import Codec, DecodeError, EncodeError
 from ._crypto import Encryption
 from ._errors import CorruptDataError, KeyNotFoundError, MigrationError, UnsupportedValueError
 from ._events import ChangeKind, Listener, StorageEvent, Subscription
-from ._record import RESERVED, Records
+from ._record import RESERVED, KeyInfo, Records
 from ._use_storage import use_storage
 from .backends import Backend, RawValue, SharedPreferencesBackend
 
@@ -132,6 +132,11 @@ class FletStorage:
     def backend(self) -> Backend:
         """The backend holding the encoded values."""
         return self._backend
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The clock TTLs are measured with: Unix seconds now (`clock=` of the constructor)."""
+        return self._clock
 
     # -- the API of flet-storage 1.1.x -------------------------------------------------------
 
@@ -353,6 +358,26 @@ class FletStorage:
             How many expired keys there were.
         """
         return len(await self._records.purge())
+
+    async def key_info(self) -> dict[str, KeyInfo]:
+        """Each live key's stored size and expiry, read-only: for tools such as the
+        [StorageInspector][flet_storage.StorageInspector] and the `flet-storage` command.
+
+        Returns:
+            Key to [KeyInfo][flet_storage.KeyInfo]: `size`, the length of the stored text
+            (TTL frame and encryption included), and `expires_at` (Unix seconds; `None`:
+            never).
+        """
+        return await self._records.stored()
+
+    async def settle(self) -> None:
+        """Wait until the background clean-ups of this namespace have finished.
+
+        A read that meets an expired key answers "missing" at once and removes the key in
+        the background; await this before asserting what the backend holds, or before a
+        script exits.
+        """
+        await self._records.store.settle()
 
     async def reencrypt(self) -> int:
         """Rewrite every value that is not encrypted with the newest key.

@@ -176,7 +176,7 @@ async def _run(target: Target, args: argparse.Namespace) -> int:
         return await COMMANDS[args.command](target, args)
     finally:
         for storage in target.storages:
-            await storage._records.store.settle()
+            await storage.settle()
 
 
 async def _namespaces(target: Target) -> dict[str, int]:

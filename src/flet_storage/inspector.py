@@ -84,7 +84,7 @@ def _countdown(seconds: float) -> str:
 
 
 async def _rows(storage: FletStorage) -> list[_Row]:
-    stored = await storage._records.stored()
+    stored = await storage.key_info()
     keys = sorted(stored)
     try:
         values = await storage.get_many(keys)
@@ -127,7 +127,7 @@ def StorageInspector(storage: FletStorage, *, title: str = "Storage inspector") 
         The inspector's control tree.
     """
     rows, set_rows = ft.use_state(list[_Row]())
-    now, set_now = ft.use_state(storage._clock())
+    now, set_now = ft.use_state(storage.clock())
     key_text, set_key_text = ft.use_state("")
     json_text, set_json_text = ft.use_state("")
     message, set_message = ft.use_state("")
@@ -136,7 +136,7 @@ def StorageInspector(storage: FletStorage, *, title: str = "Storage inspector") 
         """Read the namespace again; False once the client no longer answers."""
         try:
             set_rows(await _rows(storage))
-            set_now(storage._clock())
+            set_now(storage.clock())
         except (StorageTimeoutError, NoPageError):
             return False  # the tab is gone (its session may live on): stop, log nothing
         except StorageError as exc:
@@ -151,7 +151,7 @@ def StorageInspector(storage: FletStorage, *, title: str = "Storage inspector") 
         async def tick() -> None:
             while True:
                 await asyncio.sleep(1)
-                moment = storage._clock()
+                moment = storage.clock()
                 current = latest.current or []
                 if any(r.expires_at is not None for r in current):
                     set_now(moment)

@@ -85,7 +85,7 @@ async def settle(storage: FletStorage) -> None:
     Args:
         storage: The storage whose namespace (on its backend's scope) to wait for.
     """
-    await storage._records.store.settle()
+    await storage.settle()
 
 
 # Checks use keys under this prefix and never touch others, except check_clear.
