@@ -7,7 +7,6 @@ import gc
 import logging
 import traceback
 import weakref
-from collections.abc import Awaitable, Callable
 
 import pytest
 from conftest import FakeClock
@@ -19,9 +18,7 @@ from flet_storage import (
     MemoryBackend,
     StorageEvent,
     StorageFullError,
-    StorageTimeoutError,
 )
-from flet_storage._locks import KeyLocks
 from flet_storage.testing import Call, ScriptedBackend, settle
 
 
@@ -130,59 +127,6 @@ async def test_a_listener_referring_to_its_page_does_not_keep_the_page_alive() -
     page = await session()
     gc.collect()
     assert page() is None
-
-
-async def test_a_waiter_cancelled_after_being_handed_the_lock_passes_it_on() -> None:
-    locks = KeyLocks()
-    release = asyncio.Event()
-    got: list[str] = []
-
-    async def take(name: str) -> None:
-        async with locks.hold(["k"], None):
-            got.append(name)
-
-    async def hold() -> None:
-        async with locks.hold(["k"], None):
-            await release.wait()
-        first.cancel()  # handed the turn a moment ago, cancelled before it could use it
-
-    holder = asyncio.ensure_future(hold())
-    await asyncio.sleep(0)
-    first = asyncio.ensure_future(take("first"))
-    second = asyncio.ensure_future(take("second"))
-    await asyncio.sleep(0)  # both queued behind the holder
-    release.set()
-    await holder
-    await asyncio.wait_for(second, timeout=1)  # hangs if the turn died with `first`
-    assert first.cancelled()
-    assert got == ["second"]
-    assert not locks._entries  # nothing left behind
-
-
-async def test_updates_writing_each_others_keys_time_out_instead_of_hanging() -> None:
-    storage = FletStorage("app", backend=MemoryBackend(), timeout=0.2)
-    await storage.set_many({"a": 1, "b": 1})
-    holding = {"a": asyncio.Event(), "b": asyncio.Event()}
-
-    def writes(mine: str, other: str) -> Callable[[int], Awaitable[int]]:
-        async def fn(value: int) -> int:
-            holding[mine].set()
-            await holding[other].wait()  # both now hold their own key
-            await storage.set(other, value)
-            return value
-
-        return fn
-
-    results = await asyncio.wait_for(  # a hang guard, not a speed check: a hang fails
-        asyncio.gather(
-            storage.update("a", writes("a", "b")),
-            storage.update("b", writes("b", "a")),
-            return_exceptions=True,
-        ),
-        timeout=5,
-    )
-    assert any(isinstance(r, StorageTimeoutError) for r in results)
-    assert "which another task holds" in str(next(r for r in results if isinstance(r, Exception)))
 
 
 async def test_a_freed_key_goes_to_the_task_that_waited_not_a_busy_writer() -> None:

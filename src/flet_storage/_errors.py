@@ -25,6 +25,9 @@ stored value: values are user data and must not end up in logs.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 __all__ = [
     "BackendError",
     "CorruptDataError",
@@ -37,7 +40,12 @@ __all__ = [
     "StorageFullError",
     "StorageTimeoutError",
     "UnsupportedValueError",
+    "logger",
+    "map_error",
 ]
+
+logger = logging.getLogger("flet_storage")
+"""The library's one logger. It never logs a stored value: values are user data."""
 
 
 class StorageError(Exception):
@@ -117,3 +125,31 @@ class EncodeError(TypeError):
 
 class DecodeError(ValueError):
     """Stored text is not something this codec wrote."""
+
+
+# What the Flet client answers after 10 s when a call reaches a service it no longer binds
+# (after a reconnect, flet-dev/flet#6412): a timeout whose cure is a fresh service.
+_STALE_SERVICE = "Timeout waiting for invoke method listener"
+
+
+def map_error(exc: BaseException, what: str, timeout: float | None) -> StorageError:
+    """The one place where whatever a backend raises becomes one of our errors.
+
+    `what` names the call and namespace, e.g. `"get('theme') in namespace 'app'"`.
+    """
+    if isinstance(exc, StorageError):
+        return exc
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)) or _STALE_SERVICE in str(exc):
+        waited = "in time" if timeout is None else f"within {timeout} s"
+        return StorageTimeoutError(
+            f"{what} got no answer {waited}: is the Flet client still connected?"
+        )
+    if isinstance(exc, RuntimeError):  # what the Flet client reports, e.g. the quota
+        error: StorageError = (StorageFullError if "quota" in str(exc).lower() else BackendError)(
+            f"{what} failed: {exc}"
+        )
+        error.__cause__ = exc
+        return error
+    # Foreign text might hold a value: name the type only, and chain nothing a traceback
+    # would print.
+    return BackendError(f"{what} failed: {type(exc).__name__}")

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["ChangeKind", "Listener", "Listeners", "StorageEvent", "Subscription"]
+from ._errors import StorageError, logger
 
-logger = logging.getLogger("flet_storage")
+__all__ = ["ChangeKind", "Listener", "Listeners", "StorageEvent", "Subscription", "announce"]
 
 ChangeKind = Literal["set", "remove", "clear", "expire"]
 
@@ -76,7 +75,7 @@ class Subscription:
 
 
 class Listeners:
-    """The subscriptions of one namespace in one scope (see `_store.Shared`)."""
+    """The subscriptions of one namespace in one scope (see `_store.NamespaceState`)."""
 
     def __init__(self) -> None:
         self._subscriptions: list[Subscription] = []
@@ -111,6 +110,33 @@ class Listeners:
                     task.add_done_callback(self._tasks.discard)
             except Exception:
                 _log(event)
+
+
+def announce(
+    listeners: Listeners,
+    app_name: str,
+    kind: ChangeKind,
+    changes: Sequence[tuple[str, Any]],
+    decode: Callable[[str, Any], Any],
+) -> None:
+    """The one place changes are announced: `changes` are `(key, stored text)` for a
+    `"set"`, `(key, None)` otherwise. Called after they landed, while their keys are still
+    locked, so each key's events come in the order storage saw its changes. A `"set"`
+    listener gets the value decoded afresh from the text, so what it does with it changes
+    nothing stored."""
+    if not listeners:
+        return
+    for key, text in changes:
+        if not listeners.wants(key):
+            continue
+        value = None
+        if text is not None:
+            try:
+                value = decode(key, text)
+            except StorageError:  # a custom decoder failing must not fail the write
+                logger.exception("no change event for %r of %r", key, app_name)
+                continue
+        listeners.fire(StorageEvent(app_name, key, kind, value))
 
 
 async def _log_errors(result: Awaitable[None], event: StorageEvent) -> None:

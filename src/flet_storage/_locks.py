@@ -1,100 +1,110 @@
-"""Per-key locks: one `asyncio.Lock` per key while some task holds or awaits it."""
+"""Per-key locks: a plain `asyncio.Lock` per storage key while some task holds or awaits it."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable
-
-from ._errors import StorageTimeoutError
+import contextvars
+from collections.abc import AsyncIterator, Iterable
 
 __all__ = ["KeyLocks"]
 
-_timeout = getattr(asyncio, "timeout", None)  # Python 3.11+
+
+class _Holder:
+    """One `hold`: the keys its task holds with the holds it is nested in (a task started
+    inside it, e.g. by `gather`, holds them too), and the key it is waiting for."""
+
+    __slots__ = ("keys", "outer", "waiting")
+
+    def __init__(self, keys: frozenset[str], outer: _Holder | None) -> None:
+        self.keys = keys
+        self.outer = outer
+        self.waiting: str | None = None
+
+    def chain(self) -> list[_Holder]:
+        """This hold and the holds it is nested in."""
+        holders = []
+        holder: _Holder | None = self
+        while holder is not None:
+            holders.append(holder)
+            holder = holder.outer
+        return holders
 
 
-class _Entry:
-    __slots__ = ("key", "lock", "owner", "users")
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-        self.lock = asyncio.Lock()
-        self.owner: asyncio.Task[object] | None = None
-        self.users = 0  # tasks holding or awaiting the lock; the entry goes at 0
+_holder: contextvars.ContextVar[_Holder | None] = contextvars.ContextVar(
+    "flet_storage_holder", default=None
+)
 
 
 class KeyLocks:
-    """Locks of keys, taken in sorted order within one `hold`.
+    """The key locks of one backend scope, taken in sorted order within one `hold`.
 
-    Re-entrant within a task, so `update()`'s function may write its own key. A task
-    that holds no lock yet waits as long as the holder needs: holders are writes whose
-    calls are bounded by the storage timeout. A task that already holds some lock (a
-    nested hold: `update()`'s function writing another key) waits at most `timeout`,
-    since two such tasks could wait for each other. An entry exists only while its lock is
-    in use, so the table stays small and no lock outlives the event loop it was used in.
-    `asyncio.Lock` wakes waiters first come, first served.
+    A task may take keys it already holds again (`update()`'s function writing its own
+    key). A wait ends when the holder is done, which a write to a silent client is within
+    its timeout; a wait that would close a cycle (two updates whose functions write each
+    other's key) raises `RuntimeError` at once instead of waiting forever.
     """
 
     def __init__(self) -> None:
-        self._entries: dict[str, _Entry] = {}
-        self._holding: dict[asyncio.Task[object] | None, int] = {}  # task -> locks held
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._users: dict[str, int] = {}  # tasks holding or awaiting a key; it goes at 0
+        self._owners: dict[str, _Holder] = {}
 
     @contextlib.asynccontextmanager
-    async def hold(
-        self, keys: Iterable[str], timeout: float | None, name: Callable[[str], str] = repr
-    ) -> AsyncIterator[None]:
-        """Hold the locks of `keys`; a nested wait ends in
-        [StorageTimeoutError][flet_storage.StorageTimeoutError] after `timeout` seconds. `name(key)`
-        names a key in that error."""
-        task = asyncio.current_task()
-        held: list[_Entry] = []
+    async def hold(self, keys: Iterable[str]) -> AsyncIterator[None]:
+        outer = _holder.get()
+        held = outer.keys if outer is not None else frozenset()
+        wanted = sorted(set(keys).difference(held))
+        if not wanted:
+            yield
+            return
+        holder = _Holder(held.union(wanted), outer)
+        token = _holder.set(holder)
+        taken: list[str] = []
         try:
-            for key in sorted(set(keys)):
-                entry = self._entries.get(key)
-                if entry is None:
-                    entry = self._entries[key] = _Entry(key)
-                elif entry.owner is task:
-                    continue
-                entry.users += 1
+            for key in wanted:
+                lock = self._locks.get(key)
+                if lock is None:
+                    lock = self._locks[key] = asyncio.Lock()
+                self._users[key] = self._users.get(key, 0) + 1
+                chain = holder.chain()
                 try:
-                    nested = timeout if self._holding.get(task) else None
-                    await _acquire(entry, nested, name)
+                    self._refuse_cycle(key, chain)
+                    for link in chain:  # the task waits in every hold it is in
+                        link.waiting = key
+                    await lock.acquire()
                 except BaseException:
-                    self._leave(entry)
+                    self._leave(key)
                     raise
-                entry.owner = task
-                self._holding[task] = self._holding.get(task, 0) + 1
-                held.append(entry)
+                finally:
+                    for link in chain:
+                        link.waiting = None
+                self._owners[key] = holder
+                taken.append(key)
             yield
         finally:
-            for entry in reversed(held):
-                entry.owner = None
-                entry.lock.release()
-                self._leave(entry)
-            if held and not (left := self._holding[task] - len(held)):
-                del self._holding[task]
-            elif held:
-                self._holding[task] = left
+            _holder.reset(token)
+            for key in reversed(taken):
+                del self._owners[key]
+                self._locks[key].release()
+                self._leave(key)
 
-    def _leave(self, entry: _Entry) -> None:
-        entry.users -= 1
-        if not entry.users:
-            del self._entries[entry.key]
+    def _refuse_cycle(self, key: str, chain: list[_Holder]) -> None:
+        """Raise if the holder of `key` waits for a key whose holder waits ... for a key
+        one of the holds of `chain` holds."""
+        owner = self._owners.get(key)
+        while owner is not None:
+            if owner in chain:
+                raise RuntimeError(
+                    "two tasks would wait for each other's keys forever: an update() "
+                    "function writes a key that another task holds while it waits for a "
+                    "key this one holds; do not write other keys from update()'s function"
+                )
+            owner = None if owner.waiting is None else self._owners.get(owner.waiting)
 
-
-async def _acquire(entry: _Entry, timeout: float | None, name: Callable[[str], str]) -> None:
-    if timeout is None or entry.users == 1:  # unbounded, or nobody else holds or awaits it
-        await entry.lock.acquire()
-        return
-    try:
-        if _timeout is None:  # Python 3.10
-            await asyncio.wait_for(entry.lock.acquire(), timeout)
-        else:  # unlike wait_for before 3.12, never swallows a cancellation
-            async with _timeout(timeout):
-                await entry.lock.acquire()
-    except (TimeoutError, asyncio.TimeoutError):
-        raise StorageTimeoutError(
-            f"waited {timeout} s for {name(entry.key)}, which another task holds while this "
-            "one holds another key: do not write other keys from update()'s function, nor "
-            "its own key from another task"
-        ) from None
+    def _leave(self, key: str) -> None:
+        users = self._users[key] - 1
+        if users:
+            self._users[key] = users
+        else:
+            del self._users[key], self._locks[key]

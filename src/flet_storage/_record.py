@@ -1,37 +1,43 @@
-"""The record layer: what one namespace stores around the codec's text, and where.
+"""The record layer: what one namespace stores around the codec's text, and where; the one
+layer that locks keys and announces changes.
 
 * A value lives under `{app_name}.{key}`, the key scheme of flet-storage 1.1.x.
 * Without a TTL it is exactly the codec's text, as 1.1.x reads it. With one it is framed as
-  `fst:{expires_at}:{text}` (Unix seconds; neither JSON nor the codec's tagged text
+  `fst:{expires_at!r}:{text}` (Unix seconds; neither JSON nor the codec's tagged text
   starts so), and an *expiry mark* `flet_storage:ttl:{app_name}.{key}` is set beside it.
-  Marks let `Records.keys` list a namespace in one round (the keys under both
-  prefixes) and read only the values that may have expired. A mark is a hint: a value
-  without one never expires, and a mark whose value has no TTL (left by a write that
-  replaced it) costs one read and is then removed.
-* Expired values read as missing and are removed in the background (see `Store.later`).
+  Marks let `Records.keys` list a namespace in one call and read only the values that may
+  have expired. A mark is a hint: a value without one never expires, and a mark whose value
+  has no TTL (left by a write that replaced it) costs one read and is then removed.
+* Expired values read as missing and are removed in the background, under their locks,
+  unless a write of them landed since they were read.
 * With [Encryption][flet_storage.Encryption], the text inside the frame is encrypted with the
   namespace, the key and the expiry as associated data, so a value moved to another key or
   namespace, or given another expiry, fails to decrypt. The expiry stays readable in the
   frame (a reader learns that a value has expired without decrypting it); editing it can
   only make a value look expired, which is no more than deleting it.
+* Every write holds its keys' locks (taken in sorted order) until it has landed and been
+  announced, so listeners hear each key's changes in the order storage saw them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._crypto import DecryptionError
-from ._errors import CorruptDataError, StorageError
-from ._store import Op, Store, first_error, raise_first
+from ._errors import CorruptDataError, StorageError, logger
+from ._events import ChangeKind, Listener, Subscription, announce
+from ._store import Change, Store, first_error
 from .backends import Backend, RawValue
 
 if TYPE_CHECKING:
     from ._crypto import Encryption
 
-__all__ = ["MARK_PREFIX", "RESERVED", "TTL_PREFIX", "Entry", "KeyInfo", "Records"]
+__all__ = ["MARK_PREFIX", "RESERVED", "TTL_PREFIX", "Entry", "Item", "KeyInfo", "Records"]
 
 TTL_PREFIX = "fst:"
 RESERVED = "flet_storage:"
@@ -55,10 +61,13 @@ class KeyInfo(NamedTuple):
 Entry = tuple[RawValue, "float | None"]
 """What a read found: the codec's text (or a raw value plain SharedPreferences code wrote)
 and when it expires (None: never)."""
+Item = tuple[str, str, "float | None"]
+"""What to write: `(key, codec text, expires_at)`."""
 
 
 class Records:
-    """The stored records of the namespace `app_name`."""
+    """The stored records of the namespace `app_name`; `decode(key, text)` gives the
+    value a `"set"` event carries."""
 
     def __init__(
         self,
@@ -67,7 +76,7 @@ class Records:
         timeout: float | None,
         cached: bool,
         clock: Callable[[], float],
-        on_expired: Callable[[list[str]], None],
+        decode: Callable[[str, RawValue], Any],
         encryption: Encryption | None = None,
     ) -> None:
         self.app_name = app_name
@@ -77,27 +86,32 @@ class Records:
         self.marks = f"{MARK_PREFIX}{app_name}."
         self.store = Store(backend, app_name, (self.prefix, self.marks), timeout, cached)
         self.clock = clock
-        self._on_expired = on_expired  # keys whose expired values were removed
+        self.decode = decode
 
     @staticmethod
     def unseal(raw: RawValue) -> Entry:
         """A value stored with a TTL: its text and expiry. Anything else, including a
         malformed frame (which then fails to decode), is returned as it is."""
         if isinstance(raw, str) and raw.startswith(TTL_PREFIX):
-            stamp, sep, text = raw[len(TTL_PREFIX) :].partition(":")
-            try:
-                expires_at = float(stamp)
-            except ValueError:
-                return raw, None
-            if sep and expires_at == expires_at:  # not nan
-                return text, expires_at
+            # A stamp is at most 24 characters: look no further, whatever the text's size.
+            stamp, sep, _ = raw[len(TTL_PREFIX) : len(TTL_PREFIX) + 32].partition(":")
+            if sep and _canonical(stamp):
+                return raw[len(TTL_PREFIX) + len(stamp) + 1 :], float(stamp)
         return raw, None
 
     def locked(self, keys: Iterable[str]) -> AbstractAsyncContextManager[None]:
-        """Hold the locks of `keys` and their expiry marks across several rounds (a
-        read-modify-write): all at once, so that no write waits for a mark while holding
-        a value another write waits for."""
-        return self.store.locked(k for key in keys for k in (self.prefix + key, self.marks + key))
+        """Hold the locks of `keys` (the locks of their values; a value's expiry mark is
+        written under it) until the block ends."""
+        return self.store.state().scope.locks.hold(self.prefix + key for key in keys)
+
+    def subscribe(self, listener: Listener, key: str | None) -> Subscription:
+        return self.store.state().listeners.add(listener, key)
+
+    async def settle(self) -> None:
+        """Wait until the background clean-ups under way have finished."""
+        tasks = self.store.state().tasks
+        while tasks:
+            await asyncio.wait(set(tasks))
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -115,9 +129,8 @@ class Records:
 
     async def _frames(self, keys: Sequence[str]) -> list[Entry | None]:
         """The stored frames of `keys` (text still encrypted); None if missing or expired."""
-        since = self.store.version()
-        raws = await self.store.round([("get", self.prefix + key) for key in keys])
-        raise_first(raws)
+        since = self.store.state().scope.version
+        raws = await self.store.read([self.prefix + key for key in keys])
         now = self.clock()
         entries: list[Entry | None] = []
         expired: list[str] = []
@@ -128,170 +141,145 @@ class Records:
                 entry = None
             entries.append(entry)
         if expired:  # the answer is "missing" either way: remove them off the caller's path
-            self.store.later(since, self._removals(expired), self._announce_expired(expired))
+            self._later(since, expired, self._removals(expired), "expire")
         return entries
 
     async def keys(self) -> list[str]:
-        """The namespace's live keys: one round, and a second to read values that have an
-        expiry mark."""
+        """The namespace's live keys: one listing call, and a round to read the values
+        that have an expiry mark."""
         keys, live, _ = await self._scan()
         return [key for key in keys if key in live]
 
     async def _scan(self) -> tuple[list[str], set[str], list[str]]:
         """`(listed keys, live ones, marked ones)`; marks that need no more are removed
         in the background."""
-        listed, marked = await self.store.round([("keys", self.prefix), ("keys", self.marks)])
-        raise_first((listed, marked))
-        keys = [key[len(self.prefix) :] for key in listed]
-        marks = {mark[len(self.marks) :] for mark in marked}
+        listed = await self.store.keys()
+        since = self.store.state().scope.version
+        keys = [key[len(self.prefix) :] for key in listed if key.startswith(self.prefix)]
+        marks = {key[len(self.marks) :] for key in listed if key.startswith(self.marks)}
         suspects = [key for key in keys if key in marks]
-        since = self.store.version()
         live = set(keys).difference(suspects)
         if suspects:
             entries = await self._frames(suspects)
             live.update(k for k, entry in zip(suspects, entries, strict=True) if entry is not None)
-            stale = [
-                k
-                for k, entry in zip(suspects, entries, strict=True)
-                if entry is not None and entry[1] is None
-            ]
+            stale = {k for k, e in zip(suspects, entries, strict=True) if e and e[1] is None}
             self._unmark_later(since, marks.difference(keys).union(stale))
         return keys, live, suspects
 
     async def stored(self) -> dict[str, KeyInfo]:
-        """Read-only, for the inspector: each live key's stored size (the length of the
-        stored text, TTL frame and encryption included) and expiry (None: never)."""
+        """Each live key's stored size and expiry (see `KeyInfo`), read-only."""
         keys = await self.keys()
-        raws = await self.store.round([("get", self.prefix + key) for key in keys])
-        raise_first(raws)
+        raws = await self.store.read([self.prefix + key for key in keys])
         now = self.clock()
         sizes: dict[str, KeyInfo] = {}
         for key, raw in zip(keys, raws, strict=True):
-            if raw is None:
-                continue
-            expires_at = self.unseal(raw)[1]
-            if expires_at is None or expires_at > now:
+            expires_at = None if raw is None else self.unseal(raw)[1]
+            if raw is not None and (expires_at is None or expires_at > now):
                 sizes[key] = KeyInfo(len(_text(raw)), expires_at)
         return sizes
 
-    # -- writes --------------------------------------------------------------------------------
+    # -- writes: each under its keys' locks, announced before they are released -----------------
 
-    async def write(
-        self, items: Sequence[tuple[str, str, float | None]]
-    ) -> list[StorageError | None]:
+    async def write(self, items: Sequence[Item]) -> list[StorageError | None]:
         """Store `(key, text, expires_at)` items in one round; each item's error or None."""
-        ops: list[Op] = []
-        marked: list[str] = []
+        async with self.locked([key for key, _, _ in items]):
+            return await self._write(items)
+
+    async def update(
+        self, key: str, compute: Callable[[Entry | None], Awaitable[tuple[Item, Any]]]
+    ) -> Any:
+        """Read `key`, write what `compute(entry)` returns as `(item, result)`, and return
+        `result`: all under the key's lock."""
+        async with self.locked([key]):
+            (entry,) = await self.read([key])
+            item, result = await compute(entry)
+            (error,) = await self._write([item])
+            if error is not None:
+                raise error
+            return result
+
+    async def _write(self, items: Sequence[Item]) -> list[StorageError | None]:
+        groups: list[list[Change]] = []
         for key, text, expires_at in items:
-            storage_key = self.prefix + key
-            ops.append(("get", storage_key))  # the previous value: did it have a mark?
-            ops.append(("set", storage_key, self._seal(key, text, expires_at)))
-            if expires_at is not None:
-                ops.append(("set", self.marks + key, expires_at))
-                marked.append(key)
-        if not marked:
-            errors, unmark, _ = self._written(items, await self.store.round(ops))
-        else:  # a value and its mark stay locked together across the round and any undo
-            async with self.locked(marked):
-                errors, unmark, undo = self._written(items, await self.store.round(ops))
-                if undo:
-                    await self.store.restore(undo)
-        self._unmark_later(self.store.version(), unmark)
-        return errors
-
-    def _written(
-        self, items: Sequence[tuple[str, str, float | None]], results: list[Any]
-    ) -> tuple[list[StorageError | None], list[str], list[tuple[str, RawValue | None]]]:
-        """Each item's error; the keys whose stale marks can go; the values to put back
-        because their mark was refused (a value with a TTL never goes unmarked)."""
-        errors: list[StorageError | None] = []
-        unmark: list[str] = []
-        undo: list[tuple[str, RawValue | None]] = []
-        at = 0
-        for key, _, expires_at in items:
-            before, value = results[at], results[at + 1]
-            mark = None if expires_at is None else results[at + 2]
-            at += 2 if expires_at is None else 3
-            if isinstance(value, StorageError):
-                errors.append(value)
-            elif isinstance(mark, StorageError):
-                errors.append(mark)
-                if not isinstance(before, StorageError):
-                    undo.append((self.prefix + key, before))
-            else:
-                errors.append(None)
-                if expires_at is None and _framed(before):
-                    unmark.append(key)
-        return errors, unmark, undo
-
-    async def remove(self, keys: Sequence[str]) -> tuple[list[str], StorageError | None]:
-        """Remove `keys` in one round (each read in the same round). Returns the keys that
-        were stored, live, and are now removed, and the first error, if any."""
-        ops: list[Op] = []
-        for key in keys:
-            ops += [("get", self.prefix + key), ("remove", self.prefix + key)]
-        results = await self.store.round(ops)
-        since = self.store.version()
-        now = self.clock()
-        removed: list[str] = []
-        unmark: list[str] = []
-        for key, before, result in zip(keys, results[::2], results[1::2], strict=True):
-            if isinstance(result, StorageError) or isinstance(before, StorageError):
-                continue
-            if before is not None and not _has_expired(before, now):
-                removed.append(key)
-            if _framed(before):
-                unmark.append(key)
-        self._unmark_later(since, unmark)
-        return removed, first_error(results)
-
-    async def clear(self) -> tuple[list[str], StorageError | None]:
-        """Remove every key and mark of the namespace: two rounds (one when cached). Returns
-        the keys removed and the first error, if any."""
-        listed, marked = await self.store.round([("keys", self.prefix), ("keys", self.marks)])
-        raise_first((listed, marked))
-        results = await self.store.round([("remove", key) for key in [*listed, *marked]])
-        removed = [
-            key[len(self.prefix) :]
-            for key, result in zip(listed, results[: len(listed)], strict=True)
-            if not isinstance(result, StorageError)
+            value: Change = (self.prefix + key, self._seal(key, text, expires_at))
+            groups.append(
+                [value] if expires_at is None else [value, (self.marks + key, expires_at)]
+            )
+        outcomes = await self.store.write(groups)
+        since = self.store.state().scope.version
+        landed = [
+            (item, before)
+            for item, (before, error) in zip(items, outcomes, strict=True)
+            if not error
         ]
-        return removed, first_error(results)
+        self._announce("set", [(key, text) for (key, text, _), _ in landed])
+        self._unmark_later(
+            since, {key for (key, _, exp), before in landed if exp is None and _framed(before)}
+        )
+        return [error for _, error in outcomes]
 
-    async def purge(self) -> list[str]:
-        """Remove every expired key now; return them."""
+    async def remove(self, keys: Sequence[str]) -> tuple[int, StorageError | None]:
+        """Remove `keys` in one round (each read in the same round). Returns how many were
+        stored, live, and are now removed, and the first error, if any."""
+        async with self.locked(keys):
+            outcomes = await self.store.write([[(self.prefix + key, None)] for key in keys])
+            since = self.store.state().scope.version
+            now = self.clock()
+            removed: list[tuple[str, None]] = []
+            expired: list[tuple[str, None]] = []
+            for key, (before, error) in zip(keys, outcomes, strict=True):
+                if error is None and before is not None and not isinstance(before, StorageError):
+                    (expired if _has_expired(before, now) else removed).append((key, None))
+            self._announce("remove", removed)
+            self._announce("expire", expired)  # storage held it, though it read as missing
+            framed = {k for k, (before, _) in zip(keys, outcomes, strict=True) if _framed(before)}
+            self._unmark_later(since, framed)
+        return len(removed), first_error(error for _, error in outcomes)
+
+    async def clear(self) -> StorageError | None:
+        """Remove every key and mark of the namespace: a listing call and a round of
+        removals (one round when cached). Returns the first error, if any."""
+        listed = await self.store.keys()
+        keys = [key[len(self.prefix) :] for key in listed if key.startswith(self.prefix)]
+        async with self.locked(keys):
+            outcomes = await self.store.write([[(key, None)] for key in listed], previous=False)
+            cleared = [
+                (key[len(self.prefix) :], None)
+                for key, (_, error) in zip(listed, outcomes, strict=True)
+                if error is None and key.startswith(self.prefix)
+            ]
+            self._announce("clear", cleared)
+        return first_error(error for _, error in outcomes)
+
+    async def purge(self) -> int:
+        """Remove every expired key now; return how many."""
         _, live, suspects = await self._scan()
         expired = [key for key in suspects if key not in live]
         if not expired:
-            return []
+            return 0
         async with self.locked(expired):
             # Read again under the locks: a write may have landed since the scan.
-            raws = await self.store.round([("get", self.prefix + key) for key in expired])
-            raise_first(raws)
+            raws = await self.store.read([self.prefix + key for key in expired])
             now = self.clock()
             gone = [key for key, raw in zip(expired, raws, strict=True) if _has_expired(raw, now)]
-            results = await self.store.round(self._removals(gone))
-        removed = [k for k, r in zip(gone, results[::2], strict=True) if r is True]
-        self._on_expired(removed)
-        raise_first(results)
-        return removed
+            return await self._remove_expired(gone)
 
     async def reencrypt(self) -> int:
         """Rewrite every live value not encrypted with the newest key (plaintext too, if
         accepted) with it, under the keys' locks; return how many."""
         assert self.encryption is not None
-        listed = await self.store.round([("keys", self.prefix)])
-        raise_first(listed)
-        keys = [key[len(self.prefix) :] for key in listed[0]]
+        listed = await self.store.keys()
+        keys = [key[len(self.prefix) :] for key in listed if key.startswith(self.prefix)]
         async with self.locked(keys):
             frames = await self._frames(keys)
             items = [
-                (key, self._decrypt(key, *frame), frame[1])
+                (key, _text(self._decrypt(key, *frame)), frame[1])
                 for key, frame in zip(keys, frames, strict=True)
                 if frame is not None and self.encryption.needs_reencrypt(_text(frame[0]))
             ]
-            errors = await self.write([(k, _text(text), exp) for k, text, exp in items])
-        raise_first(errors)
+            error = first_error(await self._write(items))
+        if error is not None:
+            raise error
         return len(items)
 
     # -- the stored form -----------------------------------------------------------------------
@@ -303,55 +291,97 @@ class Records:
 
     def _decrypt(self, key: str, body: RawValue, expires_at: float | None) -> RawValue:
         assert self.encryption is not None
+        where = f"key {key!r} in namespace {self.app_name!r}"
         if not (isinstance(body, str) and self.encryption.is_encrypted(body)):
             if self.encryption.accept_plaintext:
                 return body
             raise CorruptDataError(
-                f"key {key!r} in namespace {self.app_name!r} holds unencrypted data in an "
-                "encrypted namespace; it could be forged (Encryption(..., "
-                "accept_plaintext=True) reads it, then reencrypt())"
+                f"{where} holds unencrypted data in an encrypted namespace; it could be "
+                "forged (Encryption(..., accept_plaintext=True) reads it, then reencrypt())"
             )
         try:
             return self.encryption.decrypt(body, self._context(key, expires_at))
         except DecryptionError as exc:
-            raise CorruptDataError(
-                f"key {key!r} in namespace {self.app_name!r} holds data that cannot be "
-                f"decrypted: {exc}"
-            ) from None
+            why = str(exc)
+        # Raised outside the handler, so no exception of the decryption is chained to it.
+        raise CorruptDataError(f"{where} holds data that cannot be decrypted: {why}")
 
     def _context(self, key: str, expires_at: float | None) -> bytes:
         """What a ciphertext is bound to: where it is stored, and until when. Each field
         is length-prefixed, so no two (namespace, key, expiry) give the same bytes."""
         return self._where + f"{len(key)}:{key}{expires_at!r}".encode("utf-8", "surrogatepass")
 
-    # -- clean-ups -----------------------------------------------------------------------------
+    # -- events and clean-ups ------------------------------------------------------------------
 
-    def _removals(self, keys: Sequence[str]) -> list[Op]:
-        return [
-            op
-            for key in keys
-            for op in (("remove", self.prefix + key), ("remove", self.marks + key))
-        ]
+    def _announce(self, kind: ChangeKind, changes: Sequence[tuple[str, RawValue | None]]) -> None:
+        if changes:
+            announce(self.store.state().listeners, self.app_name, kind, changes, self.decode)
 
-    def _announce_expired(self, keys: list[str]) -> Callable[[list[Any]], None]:
-        def then(results: list[Any]) -> None:
-            self._on_expired(
-                [
-                    k
-                    for k, r in zip(keys, results[::2], strict=True)
-                    if not isinstance(r, StorageError)
-                ]
-            )
+    def _removals(self, keys: Iterable[str]) -> list[list[Change]]:
+        return [[(self.prefix + key, None), (self.marks + key, None)] for key in keys]
 
-        return then
+    async def _remove_expired(self, keys: Sequence[str]) -> int:
+        """Remove expired `keys` and their marks (their locks held); announce and count
+        those removed."""
+        return await self._apply(keys, self._removals(keys), "expire")
 
-    def _unmark_later(self, since: int, keys: Sequence[str] | set[str]) -> None:
+    async def _apply(
+        self, keys: Sequence[str], groups: list[list[Change]], kind: ChangeKind | None
+    ) -> int:
+        """Write a group per key of `keys` (their locks held; no value read first); announce
+        the keys whose group landed as `kind` and count them; raise the first error."""
+        outcomes = await self.store.write(groups, previous=False)
+        landed = [(key, None) for key, (_, error) in zip(keys, outcomes, strict=True) if not error]
+        if kind is not None:
+            self._announce(kind, landed)
+        error = first_error(error for _, error in outcomes)
+        if error is not None:
+            raise error
+        return len(landed)
+
+    def _unmark_later(self, since: int, keys: set[str]) -> None:
         if keys:
-            self.store.later(since, [("remove", self.marks + key) for key in keys], _ignore)
+            self._later(since, keys, [[(self.marks + key, None)] for key in keys], None)
+
+    def _later(
+        self, since: int, keys: Iterable[str], groups: list[list[Change]], kind: ChangeKind | None
+    ) -> None:
+        """Apply `groups`, one per key of `keys` (the removal of expired values, or of
+        stale marks), in the background under the keys' locks, unless a write of them
+        has landed since the scope's version was `since`."""
+        state = self.store.state()
+        # In a context of its own: started by a task that holds locks, it must not hold them.
+        task = contextvars.Context().run(
+            asyncio.get_running_loop().create_task, self._clean(since, [*keys], groups, kind)
+        )
+        state.tasks.add(task)
+        task.add_done_callback(state.tasks.discard)
+
+    async def _clean(
+        self, since: int, keys: list[str], groups: list[list[Change]], kind: ChangeKind | None
+    ) -> None:
+        try:
+            async with self.locked(keys):
+                written = [key for group in groups for key, _ in group]
+                if self.store.state().scope.untouched(written, since):
+                    await self._apply(keys, groups, kind)
+                # else it may have changed: the next read will tell
+        except StorageError as exc:
+            logger.warning("clean-up in namespace %r must wait: %s", self.app_name, exc)
 
 
-def _has_expired(raw: RawValue | None, now: float) -> bool:
-    expires_at = None if raw is None else Records.unseal(raw)[1]
+def _canonical(stamp: str) -> bool:
+    """Whether `stamp` is an expiry exactly as written (`repr` of a finite float)."""
+    try:
+        return repr(float(stamp)) == stamp and stamp not in ("inf", "-inf", "nan")
+    except ValueError:
+        return False
+
+
+def _has_expired(raw: RawValue | StorageError | None, now: float) -> bool:
+    if raw is None or isinstance(raw, StorageError):
+        return False
+    expires_at = Records.unseal(raw)[1]
     return expires_at is not None and expires_at <= now
 
 
@@ -362,7 +392,3 @@ def _text(raw: RawValue) -> str:
 
 def _framed(raw: object) -> bool:
     return isinstance(raw, str) and raw.startswith(TTL_PREFIX)
-
-
-def _ignore(results: list[Any]) -> None:
-    pass

@@ -1,12 +1,11 @@
-"""FletStorage: the front. Keys are validated and values encoded here, changes are
-announced here; what is stored around the text is the record layer's (`_record`), and
-the calls, cache and locks are the store's (`_store`)."""
+"""FletStorage: the front, the API as a user reads it. Keys are validated and values
+encoded here; what is stored around the text, the key locks and the change events are the
+record layer's (`_record`), and the calls and the read cache are the store's (`_store`).
+Export, import and migrations live in `_transfer`."""
 
 from __future__ import annotations
 
 import inspect
-import json
-import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -15,15 +14,14 @@ from typing import Any, TypeVar, overload
 
 from ._codec import Codec, DecodeError, EncodeError
 from ._crypto import Encryption
-from ._errors import CorruptDataError, KeyNotFoundError, MigrationError, UnsupportedValueError
-from ._events import ChangeKind, Listener, StorageEvent, Subscription
-from ._record import RESERVED, KeyInfo, Records
+from ._errors import CorruptDataError, KeyNotFoundError, UnsupportedValueError
+from ._events import Listener, Subscription
+from ._record import RESERVED, Entry, Item, KeyInfo, Records
+from ._transfer import MigrationStep, export, import_, migrate
 from ._use_storage import use_storage
 from .backends import Backend, RawValue, SharedPreferencesBackend
 
 __all__ = ["DEFAULT_TIMEOUT", "FletStorage"]
-
-logger = logging.getLogger("flet_storage")
 
 T = TypeVar("T")
 
@@ -31,11 +29,6 @@ DEFAULT_TIMEOUT = 10.0
 """Seconds the client may stay silent during a call before a `StorageTimeoutError`."""
 
 _MISSING: Any = object()
-
-EXPORT_FORMAT = "flet-storage-export"
-EXPORT_VERSION = 1
-
-MigrationStep = Callable[["FletStorage"], "Awaitable[None] | None"]
 
 
 class FletStorage:
@@ -117,7 +110,7 @@ class FletStorage:
         if encryption is not None and not isinstance(encryption, Encryption):
             raise TypeError(f"encryption must be an Encryption, not {type(encryption).__name__}")
         self._records = Records(
-            app_name, self._backend, timeout, cache, clock, self._expired, encryption
+            app_name, self._backend, timeout, cache, clock, self._decode, encryption
         )
 
     def __repr__(self) -> str:
@@ -262,8 +255,7 @@ class FletStorage:
             StorageError: A removal failed; the keys removed before it stay removed, and their
                 listeners have been told.
         """
-        removed, error = await self._records.clear()
-        self._announce("clear", removed)
+        error = await self._records.clear()
         if error is not None:
             raise error
 
@@ -323,10 +315,9 @@ class FletStorage:
                 been told.
         """
         removed, error = await self._records.remove([_readable(k) for k in dict.fromkeys(keys)])
-        self._announce("remove", removed)
         if error is not None:
             raise error
-        return len(removed)
+        return removed
 
     async def refresh(self) -> None:
         """Reload the read cache (`cache=True`) from the backend.
@@ -339,11 +330,7 @@ class FletStorage:
         drops the read caches of the page, so cached FletStorage objects reload on their
         next read.
         """
-        store = self._records.store
-        if store.cached:
-            await store.load()
-        else:
-            store.shared().scope.invalidate()  # cached FletStorage objects reload on next use
+        await self._records.store.refresh()
 
     # -- beyond 1.1.x ------------------------------------------------------------------------
 
@@ -357,7 +344,7 @@ class FletStorage:
         Returns:
             How many expired keys there were.
         """
-        return len(await self._records.purge())
+        return await self._records.purge()
 
     async def key_info(self) -> dict[str, KeyInfo]:
         """Each live key's stored size and expiry, read-only: for tools such as the
@@ -377,7 +364,7 @@ class FletStorage:
         the background; await this before asserting what the backend holds, or before a
         script exits.
         """
-        await self._records.store.settle()
+        await self._records.settle()
 
     async def reencrypt(self) -> int:
         """Rewrite every value that is not encrypted with the newest key.
@@ -422,28 +409,7 @@ class FletStorage:
             ValueError: This storage has `encryption` and `decrypted` is not `True`.
             CorruptDataError: A value cannot be decrypted or decoded.
         """
-        if self._records.encryption is not None and decrypted is not True:
-            raise ValueError(
-                f"namespace {self._app_name!r} is encrypted: export(decrypted=True) writes "
-                "its values in plaintext into the document; pass it to confirm"
-            )
-        keys = await self._records.keys()
-        entries = await self._records.read(keys)
-        items: dict[str, dict[str, Any]] = {}
-        for key, entry in zip(keys, entries, strict=True):
-            if entry is None:  # removed or expired since listed
-                continue
-            raw, expires_at = entry
-            text = raw if isinstance(raw, str) else json.dumps(raw)
-            self._decode(key, text)  # a value that cannot be read back is not exported
-            items[key] = {"value": text, "expires_at": expires_at}
-        return {
-            "format": EXPORT_FORMAT,
-            "version": EXPORT_VERSION,
-            "app_name": self._app_name,
-            "exported_at": self._clock(),
-            "items": dict(sorted(items.items())),
-        }
+        return await export(self, self._records, decrypted)
 
     async def import_(self, document: Mapping[str, Any], *, replace: bool = False) -> int:
         """Store the items of a document made by [`export`][flet_storage.FletStorage.export].
@@ -465,67 +431,13 @@ class FletStorage:
             ValueError: The document is not a valid export; nothing is written.
             StorageFullError: The client's storage quota is exhausted for one of the writes.
         """
-        items = self._imported(document)
-        if replace:
-            await self.clear()
-        errors = await self._records.write(items)
-        written = [(k, t) for (k, t, _), e in zip(items, errors, strict=True) if e is None]
-        self._announce("set", [k for k, _ in written], [t for _, t in written])
-        for error in errors:
-            if error is not None:
-                raise error
-        return len(items)
-
-    def _imported(self, document: Mapping[str, Any]) -> list[tuple[str, str, float | None]]:
-        """The live `(key, text, expires_at)` items of a valid export document."""
-
-        def bad(why: str) -> ValueError:
-            return ValueError(f"not a flet-storage export document: {why}")
-
-        if not isinstance(document, Mapping):
-            raise bad(f"a {type(document).__name__}, not a dict")
-        if document.get("format") != EXPORT_FORMAT:
-            raise bad(f"format is {document.get('format')!r}, not {EXPORT_FORMAT!r}")
-        version = document.get("version")
-        if version != EXPORT_VERSION or isinstance(version, bool):
-            raise bad(f"version {version!r} is not supported (only {EXPORT_VERSION})")
-        raw_items = document.get("items")
-        if not isinstance(raw_items, Mapping):
-            raise bad("'items' is not an object")
-        now = self._clock()
-        items: list[tuple[str, str, float | None]] = []
-        for key, item in raw_items.items():
-            if not isinstance(key, str) or not key:
-                raise bad(f"key {key!r} is not a non-empty string")
-            if not isinstance(item, Mapping) or not isinstance(item.get("value"), str):
-                raise bad(f"item {key!r} has no 'value' string")
-            expires_at = item.get("expires_at")
-            if expires_at is not None and (
-                isinstance(expires_at, bool)
-                or not isinstance(expires_at, (int, float))
-                or not math.isfinite(expires_at)
-            ):
-                raise bad(f"item {key!r} has 'expires_at' {expires_at!r}, not Unix seconds")
-            text: str = item["value"]
-            try:
-                self._codec.decode(text)
-            except DecodeError as exc:
-                raise bad(f"the value of {key!r} cannot be decoded: {exc}") from None
-            if expires_at is not None and expires_at <= now:
-                continue
-            items.append((key, text, None if expires_at is None else float(expires_at)))
-        return items
+        return await import_(self, self._records, document, replace)
 
     # -- the value path ------------------------------------------------------------------------
 
     async def _write_at(self, items: Sequence[tuple[str, Any]], expires_at: float | None) -> None:
         texts = [(_writable(key), self._encode(key, value), expires_at) for key, value in items]
-        errors = await self._records.write(texts)
-        written = [
-            (key, text) for (key, text, _), error in zip(texts, errors, strict=True) if not error
-        ]
-        self._announce("set", [key for key, _ in written], [text for _, text in written])
-        for error in errors:
+        for error in await self._records.write(texts):
             if error is not None:
                 raise error
 
@@ -533,10 +445,11 @@ class FletStorage:
         try:
             return self._codec.encode(value)
         except EncodeError as exc:
-            raise UnsupportedValueError(
-                f"cannot store key {key!r} in namespace {self._app_name!r}: "
-                f"value{exc.path} {exc.reason}"
-            ) from None
+            why = f"value{exc.path} {exc.reason}"
+        # Raised outside the handler: nothing of the codec's is chained to it.
+        raise UnsupportedValueError(
+            f"cannot store key {key!r} in namespace {self._app_name!r}: {why}"
+        )
 
     def _decode(self, key: str, raw: RawValue) -> Any:
         if not isinstance(raw, str):
@@ -545,10 +458,12 @@ class FletStorage:
         try:
             return self._codec.decode(raw)
         except DecodeError as exc:
-            raise CorruptDataError(
-                f"key {key!r} in namespace {self._app_name!r} holds data that cannot be "
-                f"decoded: {exc}"
-            ) from None
+            why = str(exc)
+        # Raised outside the handler: no exception of a (custom) decoder, whose text may
+        # hold the value, is chained to it.
+        raise CorruptDataError(
+            f"key {key!r} in namespace {self._app_name!r} holds data that cannot be decoded: {why}"
+        )
 
     def _expires_at(self, ttl: float | timedelta | None) -> float | None:
         if ttl is None:
@@ -563,31 +478,6 @@ class FletStorage:
         if not (seconds > 0 and math.isfinite(expires_at)):
             raise ValueError(f"ttl must be a positive, finite number of seconds, not {ttl!r}")
         return expires_at
-
-    # -- change events -------------------------------------------------------------------------
-
-    def _announce(
-        self, kind: ChangeKind, keys: Sequence[str], texts: Sequence[str] | None = None
-    ) -> None:
-        """Tell the listeners. A `"set"` listener gets the value decoded afresh from the
-        stored `texts`, so what it does with it changes nothing stored."""
-        listeners = self._records.store.shared().listeners
-        if not listeners:
-            return
-        for i, key in enumerate(keys):
-            if not listeners.wants(key):
-                continue
-            value = None
-            if texts is not None:
-                try:
-                    value = self._decode(key, texts[i])
-                except CorruptDataError:  # a custom decoder failing must not fail the write
-                    logger.exception("no change event for %r of %r", key, self._app_name)
-                    continue
-            listeners.fire(StorageEvent(self._app_name, key, kind, value))
-
-    def _expired(self, keys: list[str]) -> None:
-        self._announce("expire", keys)
 
     def use_storage(
         self, key: str, default: Any = None
@@ -627,16 +517,16 @@ class FletStorage:
         """
         if key is not None:
             _readable(key)
-        return self._records.store.shared().listeners.add(listener, key)
+        return self._records.subscribe(listener, key)
 
     async def update(self, key: str, fn: Callable[[Any], Any], default: Any = _MISSING) -> Any:
         """Replace the value of `key` with `fn(value)` and return the new value.
 
         Atomic among the tasks of this process on the same page: every write of the key
         waits while `fn` runs, so no write is lost between the read and the write. A TTL the
-        key has is kept. `fn` runs while the key is locked: it must not write other keys
-        through this storage, nor its own key from another task (that ends in a
-        [StorageTimeoutError][flet_storage.StorageTimeoutError]).
+        key has is kept. `fn` runs while the key is locked: it may write the key itself, but
+        should not write other keys through this storage; where two such functions would
+        wait for each other's keys forever, the second raises `RuntimeError` at once.
 
         Args:
             key: A non-empty key.
@@ -651,12 +541,11 @@ class FletStorage:
             CorruptDataError: The stored text cannot be decoded.
             UnsupportedValueError: The new value cannot be stored.
         """
-        async with self._records.locked([_writable(key)]):
-            (entry,) = await self._records.read([key])
-            expires_at = None
+        _writable(key)
+
+        async def compute(entry: Entry | None) -> tuple[Item, Any]:
             if entry is not None:
                 current = self._decode(key, entry[0])
-                expires_at = entry[1]
             elif default is _MISSING:
                 raise KeyNotFoundError(f"key {key!r} not found in namespace {self._app_name!r}")
             else:
@@ -664,8 +553,9 @@ class FletStorage:
             new = fn(current)
             if inspect.isawaitable(new):
                 new = await new
-            await self._write_at([(key, new)], expires_at)
-            return new
+            return (key, self._encode(key, new), None if entry is None else entry[1]), new
+
+        return await self._records.update(key, compute)
 
     async def increment(self, key: str, by: int | float = 1) -> int | float:
         """Add `by` to the number stored under `key`, atomically as
@@ -715,31 +605,7 @@ class FletStorage:
             MigrationError: A step raised (its exception is the `__cause__`; the version stays
                 at the last completed step), or `version_key` holds no int.
         """
-        # Two tasks migrating at once must not run a step twice.
-        async with self._records.locked([_writable(version_key)]):
-            version = await self.get_or_default(version_key, 1)
-            if isinstance(version, bool) or not isinstance(version, int):
-                raise MigrationError(
-                    f"{version_key!r} of namespace {self._app_name!r} holds a "
-                    f"{type(version).__name__}, not a version number",
-                    version=0,
-                )
-            for target in sorted(steps):
-                if target <= version:
-                    continue
-                try:
-                    result = steps[target](self)
-                    if inspect.isawaitable(result):
-                        await result
-                except Exception as exc:
-                    raise MigrationError(
-                        f"migrating namespace {self._app_name!r} to version {target} failed; "
-                        f"it stays at version {version}",
-                        version=version,
-                    ) from exc
-                await self.set(version_key, target)
-                version = target
-            return version
+        return await migrate(self, self._records, steps, _writable(version_key))
 
 
 def _readable(key: str) -> str:

@@ -1,57 +1,54 @@
-"""The store: raw values of one namespace on one backend, in rounds of pipelined calls.
+"""The store: raw values on one backend, sent in rounds of pipelined calls.
 
-It knows storage keys and raw values only (what to store is the record layer's job). What
-the FletStorage objects of one *scope* share (the default backend: one Flet page) lives in
-`Scope`: the key locks and the log of writes, for every namespace at once (nested
-app names share keys); what those of one namespace share lives in `Shared`: the read
-cache, the listeners and the background clean-ups.
+It knows storage keys and raw values only: what is stored around the codec's text, and the
+key locks, are the record layer's (a write reaches the store with its keys locked). What
+the FletStorage objects of one backend scope share lives in `ScopeState`: the key locks and
+the log of writes, for every namespace at once (nested app names share keys); what those of
+one namespace share lives in `NamespaceState`: the read cache, the listeners and the
+background clean-ups.
 
-Concurrency guarantees (asyncio tasks of one process, one scope):
-
-* Every round that writes holds the locks of the keys it writes, until its calls have
-  answered; `Store.locked` holds them across several rounds (`update()`). Locks
-  are per key and re-entrant within a task, so writes of different keys run concurrently
-  and a read-modify-write under the lock is atomic among tasks. A task that already holds
-  a lock waits at most `timeout` for another (two such tasks could wait for each other).
-* Reads take no lock. A read sees every write that returned before it started, and
-  either the old or the new value of a write still under way.
-* A round's calls go out together; the client answers them in order. A round that fails
-  in part has written what its answered calls wrote: each key holds its old or new value.
+* A round's calls go out together; the client answers them in order. The timeout bounds
+  silence, not work: a round ends when no call has answered for `timeout` seconds, so a
+  batch of any size completes on a live client, and one that stops answering fails.
+* A read sees every write that returned before it started, and either the old or the new
+  value of a write still under way.
+* A write is a list of groups: a value and what must not outlive it (its expiry mark).
+  Each group's first key is read in the same round (or from a loaded cache) and returned
+  as its previous value. A group that fails in part gets that value back (the one undo
+  path): the client keeps a write it could not persist (quota) in its memory, and a value
+  must never stay without its expiry mark.
 * A cache is loaded without locks and kept only if no write landed meanwhile; every write
-  in the scope keeps the caches that cover its key current, and a failed or cancelled
-  write drops them (what the client holds is then unknown).
-* Clean-ups that nobody awaits (the removal of expired keys seen by a read) run under the
-  keys' locks and only if no write of those keys landed since that read started.
+  keeps the caches that cover its key current, and a failed or cancelled write drops them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import weakref
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
-from ._calls import Calls, map_error
-from ._errors import StorageError, StorageFullError, StorageTimeoutError
+from ._errors import StorageError, StorageFullError, StorageTimeoutError, logger, map_error
 from ._events import Listeners
 from ._locks import KeyLocks
 from .backends import Backend, BaseBackend, RawValue
 
-__all__ = ["Op", "Scope", "Shared", "Store", "raise_first"]
+__all__ = ["Change", "NamespaceState", "Outcome", "ScopeState", "Store", "first_error"]
 
-logger = logging.getLogger("flet_storage")
+Change: TypeAlias = tuple[str, "RawValue | None"]
+"""A write of one storage key: `(key, raw value)`, or `(key, None)` to remove it."""
+Outcome: TypeAlias = tuple["RawValue | StorageError | None", "StorageError | None"]
+"""What a group of changes did: its first key's previous value (or why it could not be
+read), and the group's first error (None: every change landed)."""
+_Op: TypeAlias = tuple[Literal["get", "set", "remove", "keys"], str, "RawValue | None"]
 
-Op: TypeAlias = tuple[Literal["get", "remove", "keys"], str] | tuple[Literal["set"], str, RawValue]
-"""One backend call: `("get", key)`, `("set", key, raw)`, `("remove", key)` or
-`("keys", prefix)`."""
+_timeout = getattr(asyncio, "timeout", None)  # Python 3.11+
 
 
 @dataclass(eq=False)
-class Scope:
-    """What every FletStorage of one scope shares, whatever its namespace."""
+class ScopeState:
+    """What every FletStorage of one backend scope shares, whatever its namespace."""
 
     locks: KeyLocks = field(default_factory=KeyLocks)
     version: int = 0
@@ -60,24 +57,23 @@ class Scope:
     """Storage key -> the version of its last write: what a clean-up compares."""
     unknown: int = 0
     """The version when what the backend holds last became unknown."""
-    namespaces: dict[str, Shared] = field(default_factory=dict)
+    namespaces: dict[str, NamespaceState] = field(default_factory=dict)
 
     def note(self, key: str, raw: RawValue | None) -> None:
-        """A write (`raw`) or removal (None) the backend confirmed: keep every cache that
-        covers `key` current."""
-        for shared in self.namespaces.values():
-            if shared.cache is not None and key.startswith(shared.prefixes):
+        """A write the backend confirmed: keep every cache that covers `key` current."""
+        for state in self.namespaces.values():
+            if state.cache is not None and key.startswith(state.prefixes):
                 if raw is None:
-                    shared.cache.pop(key, None)
+                    state.cache.pop(key, None)
                 else:
-                    shared.cache[key] = raw
+                    state.cache[key] = raw
 
     def invalidate(self) -> None:
         """What the backend holds is unknown (a call failed or was cancelled)."""
         self.version += 1
         self.unknown = self.version
-        for shared in self.namespaces.values():
-            shared.cache = None
+        for state in self.namespaces.values():
+            state.cache = None
 
     def untouched(self, keys: Iterable[str], since: int) -> bool:
         """Whether no write of `keys` landed after version `since`, and nothing became
@@ -86,10 +82,10 @@ class Scope:
 
 
 @dataclass(eq=False)
-class Shared:
-    """What every FletStorage of one namespace in one scope shares."""
+class NamespaceState:
+    """What every FletStorage of one namespace in one backend scope shares."""
 
-    scope: Scope
+    scope: ScopeState
     prefixes: tuple[str, ...]
     cache: dict[str, RawValue] | None = None
     """Storage key -> raw value under `prefixes`, once a cached store loaded it."""
@@ -98,10 +94,11 @@ class Shared:
     loading: asyncio.Future[None] | None = None
     listeners: Listeners = field(default_factory=Listeners)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    """Clean-ups nobody awaits."""
 
 
 class Store:
-    """Rounds of calls for the storage keys under `prefixes` of one namespace."""
+    """Rounds of calls for the storage keys under `prefixes` of namespace `app_name`."""
 
     def __init__(
         self,
@@ -114,130 +111,199 @@ class Store:
         self.backend = backend
         self.app_name = app_name
         self.prefixes = prefixes
+        self.timeout = timeout
         self.cached = cached
-        self.calls = Calls(timeout)
-        self._hooks = backend if isinstance(backend, BaseBackend) else None
+        self._base = backend if isinstance(backend, BaseBackend) else None
         # A scope that is the backend itself never changes: look its state up once.
-        self._static: Shared | None = None
-        if self._hooks is None or type(self._hooks).scope is BaseBackend.scope:
-            self._static = _shared_state(backend, app_name, prefixes)
+        self._static: NamespaceState | None = None
+        if self._base is None or type(self._base).scope is BaseBackend.scope:
+            self._static = _namespace_state(backend, app_name, prefixes)
 
-    @property
-    def timeout(self) -> float | None:
-        return self.calls.timeout
-
-    def shared(self) -> Shared:
+    def state(self) -> NamespaceState:
         if self._static is not None:
             return self._static
-        assert self._hooks is not None
-        return _shared_state(self._hooks.scope(), self.app_name, self.prefixes)
+        assert self._base is not None
+        return _namespace_state(self._base.scope(), self.app_name, self.prefixes)
 
-    def version(self) -> int:
-        """The scope's write version now (see `later`)."""
-        return self.shared().scope.version
+    # -- reads ---------------------------------------------------------------------------------
 
-    def locked(self, keys: Iterable[str]) -> contextlib.AbstractAsyncContextManager[None]:
-        """Hold the locks of storage `keys` across several rounds."""
-        return self.shared().scope.locks.hold(keys, self.timeout, self._name)
+    async def read(self, keys: Sequence[str]) -> list[RawValue | None]:
+        """The raw values of `keys` (None: missing), in one round or from the cache."""
+        cache = await self._cache(self.state()) if self.cached else None
+        if cache is not None:
+            return [cache.get(key) for key in keys]
+        raws = await self._send([("get", key, None) for key in keys])
+        _raise_first(raws)
+        return raws
 
-    async def round(self, ops: Sequence[Op]) -> list[Any]:
-        """Run `ops` as one round (reads from the cache need none); return each op's
-        result or [StorageError][flet_storage.StorageError], in order."""
-        shared = self.shared()
-        written = [op[1] for op in ops if op[0] == "set" or op[0] == "remove"]
-        if not written:
-            cache = await self._cache(shared) if self.cached else None
-            if cache is None:
-                return await self._send(ops)
-            return [_from_cache(cache, op) for op in ops]
-        scope = shared.scope
-        async with scope.locks.hold(written, self.timeout, self._name):
-            try:
-                return await self._write(shared, ops)
-            except BaseException:
-                scope.invalidate()
-                raise
+    async def keys(self) -> list[str]:
+        """Every storage key under `prefixes`: one listing call, or the cache."""
+        cache = await self._cache(self.state()) if self.cached else None
+        if cache is not None:
+            return list(cache)
+        return await self._list()
 
-    async def _write(self, shared: Shared, ops: Sequence[Op]) -> list[Any]:
-        # The previous value of each key set: the Flutter web client keeps a write it could
-        # not persist (quota) in its in-memory copy (measured), so it is written back. A
-        # cache is used if loaded, never loaded here: a write must not wait for a load.
-        cache = self._loaded(shared)
-        if cache is None:
-            read = {op[1] for op in ops if op[0] == "get"}
-            extra: list[Op] = [("get", op[1]) for op in ops if op[0] == "set" and op[1] not in read]
-            sent = [*extra, *ops] if extra else ops
-            answers = await self._send(sent)
-            previous: dict[str, Any] = {}
-            for op, answer in zip(sent, answers, strict=True):
-                if op[0] == "get" and op[1] not in previous:
-                    previous[op[1]] = answer
-            results = answers[len(extra) :] if extra else answers
-        else:
-            previous = {op[1]: cache.get(op[1]) for op in ops if op[0] == "set"}
-            sent_answers = iter(await self._send([op for op in ops if _writes(op)]))
-            results = [next(sent_answers) if _writes(op) else _from_cache(cache, op) for op in ops]
-        # All the bookkeeping first, with no await: a read meanwhile sees it whole.
-        scope = shared.scope
-        version = scope.version = scope.version + 1
-        restores: list[tuple[str, RawValue | None]] = []
-        for i, op in enumerate(ops):
-            if op[0] == "get" or op[0] == "keys":
-                continue
-            scope.written[op[1]] = version
-            result = results[i]
-            if isinstance(result, StorageFullError) and not isinstance(
-                before := previous.get(op[1]), StorageError
-            ):
-                restores.append((op[1], before))
-            elif isinstance(result, StorageError):
-                scope.invalidate()
-            elif op[0] != "set":
-                scope.note(op[1], None)
-            elif result:
-                scope.note(op[1], op[2])
-            else:
-                scope.invalidate()
-                results[i] = self._map(RuntimeError("the backend did not store it"), op)
-        if restores:
-            await self.restore(restores)
-        return results
+    async def _list(self) -> list[str]:
+        (listed,) = await self._send([("keys", "", None)])
+        if isinstance(listed, StorageError):
+            raise listed
+        # Filtered here: a backend's listing never leaks the keys of another namespace.
+        return [key for key in listed if key.startswith(self.prefixes)]
 
-    async def restore(self, items: Sequence[tuple[str, RawValue | None]]) -> None:
-        """Write `(key, previous raw or None)` back in one round, under the keys' locks."""
-        ops: list[Op] = [
-            ("remove", key) if raw is None else ("set", key, raw) for key, raw in items
+    # -- writes --------------------------------------------------------------------------------
+
+    async def write(
+        self, groups: Sequence[Sequence[Change]], previous: bool = True
+    ) -> list[Outcome]:
+        """Apply the groups in one round; each group's outcome, in order. The caller holds
+        the locks of every key written. `previous=False`: read nothing first (each
+        previous value is then None, and nothing is put back)."""
+        state = self.state()
+        try:
+            return await self._write(state, groups, previous)
+        except BaseException:
+            state.scope.invalidate()
+            raise
+
+    async def _write(
+        self, state: NamespaceState, groups: Sequence[Sequence[Change]], previous: bool
+    ) -> list[Outcome]:
+        firsts = [group[0][0] for group in groups] if previous else []
+        ops: list[_Op] = [
+            ("remove", key, None) if raw is None else ("set", key, raw)
+            for group in groups
+            for key, raw in group
         ]
-        scope = self.shared().scope
-        async with scope.locks.hold([key for key, _ in items], self.timeout, self._name):
-            results = await self._send(ops)
-            scope.version += 1
-            for (key, raw), result in zip(items, results, strict=True):
-                scope.written[key] = scope.version
-                if isinstance(result, StorageError) or not result:
-                    scope.invalidate()
-                    logger.warning("could not restore %s: %s", self._name(key), result)
+        # A write uses the cache if loaded, never loads it: it must not wait for a load.
+        cache = self._loaded(state)
+        if cache is None:
+            answers = await self._send([*(("get", key, None) for key in firsts), *ops])
+            befores, results = answers[: len(firsts)], answers[len(firsts) :]
+        else:
+            befores, results = [cache.get(key) for key in firsts], await self._send(ops)
+        if not previous:
+            befores = [None] * len(groups)
+        # All the bookkeeping first, with no await: a read meanwhile sees it whole.
+        scope = state.scope
+        version = scope.version = scope.version + 1
+        outcomes: list[Outcome] = []
+        undo: list[Change] = []
+        answers_left = iter(results)
+        for group, before in zip(groups, befores, strict=True):
+            error: StorageError | None = None
+            first: object = None
+            for i, (key, raw) in enumerate(group):
+                result = next(answers_left)
+                scope.written[key] = version
+                if raw is not None and not isinstance(result, StorageError) and not result:
+                    result = self._map(RuntimeError("the backend did not store it"), "set", key)
+                if isinstance(result, StorageError):
+                    error = error or result
                 else:
                     scope.note(key, raw)
+                first = result if i == 0 else first
+            if error is not None:
+                # The first key goes back if it landed, or if the client kept it (quota).
+                landed = not isinstance(first, StorageError) or isinstance(first, StorageFullError)
+                if landed and previous and not isinstance(before, StorageError):
+                    undo.append((group[0][0], before))
+                else:
+                    scope.invalidate()
+            outcomes.append((before, error))
+        if undo:
+            await self._restore(state, undo)
+        return outcomes
 
-    async def _send(self, ops: Sequence[Op]) -> list[Any]:
-        """Send `ops` to the backend as one round; each result or its error, in order."""
+    async def _restore(self, state: NamespaceState, changes: list[Change]) -> None:
+        ops: list[_Op] = [
+            ("remove", key, None) if raw is None else ("set", key, raw) for key, raw in changes
+        ]
+        results = await self._send(ops)
+        scope = state.scope
+        scope.version += 1
+        for (key, raw), result in zip(changes, results, strict=True):
+            scope.written[key] = scope.version
+            if isinstance(result, StorageError) or not result:
+                scope.invalidate()
+                logger.warning("could not restore %s: %s", self._name(key), result)
+            else:
+                scope.note(key, raw)
+
+    # -- calls ---------------------------------------------------------------------------------
+
+    async def _send(self, ops: Sequence[_Op]) -> list[Any]:
+        """Send `ops` as one round; each result or its error, in order."""
         if len(ops) == 1:  # the common case: no task per call
             try:
-                results = [await self.calls.one(self._call(ops[0]))]
+                results = [await self._one(self._call(ops[0]))]
             except Exception as exc:
                 results = [exc]
         else:
-            results = await self.calls.round([*map(self._call, ops)])
+            results = await self._gather([*map(self._call, ops)])
         for i, (op, result) in enumerate(zip(ops, results, strict=True)):
             if isinstance(result, Exception):
-                result = results[i] = self._map(result, op)
-            if op[0] == "keys" and isinstance(result, list):
-                # Filter again: a backend that returns more must never leak other keys.
-                results[i] = [key for key in result if key.startswith(op[1])]
-            elif isinstance(result, StorageTimeoutError) and self._hooks is not None:
-                self._hooks.on_timeout()  # e.g. a reconnected client needs a fresh service
+                result = results[i] = self._map(result, op[0], op[1])
+                if isinstance(result, StorageTimeoutError) and self._base is not None:
+                    self._base.on_timeout()  # e.g. a reconnected client needs a fresh service
         return results
+
+    async def _one(self, call: Coroutine[Any, Any, Any]) -> Any:
+        if self.timeout is None:
+            return await call
+        if _timeout is None:  # Python 3.10
+            return await asyncio.wait_for(call, self.timeout)
+        async with _timeout(self.timeout):  # no task per call, unlike wait_for
+            return await call
+
+    async def _gather(self, calls: list[Coroutine[Any, Any, Any]]) -> list[Any]:
+        """Run `calls` at once; each result or exception (a call cut short by silence:
+        `TimeoutError`). Calls still running when it ends (or is cancelled) are cancelled
+        and awaited: none is left behind."""
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(call) for call in calls]
+        last_answer = loop.time()
+
+        def answered(_: object) -> None:
+            nonlocal last_answer
+            last_answer = loop.time()
+
+        for task in tasks:
+            task.add_done_callback(answered)
+        pending = set(tasks)
+        try:
+            while pending:
+                silence = (
+                    None if self.timeout is None else self.timeout - (loop.time() - last_answer)
+                )
+                if silence is not None and silence <= 0:
+                    break
+                _, pending = await asyncio.wait(pending, timeout=silence)
+        finally:
+            await _cancel(pending)
+            for task in tasks:  # every failure read, so asyncio never logs one (with data)
+                if not task.cancelled():
+                    task.exception()
+        results: list[Any] = []
+        for task in tasks:
+            exc = asyncio.TimeoutError() if task.cancelled() else task.exception()
+            if exc is None:
+                results.append(task.result())
+            elif isinstance(exc, Exception):
+                results.append(exc)
+            else:  # KeyboardInterrupt, SystemExit
+                raise exc
+        return results
+
+    def _call(self, op: _Op) -> Coroutine[Any, Any, Any]:
+        method, key, raw = op
+        if method == "get":
+            return self.backend.get(key)
+        if method == "set":
+            assert raw is not None
+            return self.backend.set(key, raw)
+        if method == "remove":
+            return self.backend.remove(key)
+        return self.backend.get_keys(key)
 
     def _name(self, key: str) -> str:
         """How messages name a storage key: by the key without its namespace."""
@@ -245,149 +311,119 @@ class Store:
         what = "key" if prefix == self.prefixes[0] else "the expiry mark of key"
         return f"{what} {key[len(prefix) :]!r} in namespace {self.app_name!r}"
 
-    def _map(self, exc: Exception, op: Op) -> StorageError:
+    def _map(self, exc: Exception, method: str, key: str) -> StorageError:
         """`exc` as our error, naming the call by the key, e.g. `get('theme') in
         namespace 'app'`."""
-        if op[0] == "keys":
-            what = f"get_keys({op[1]!r}) in namespace {self.app_name!r}"
+        prefix = next((p for p in self.prefixes if key.startswith(p)), None)
+        if method == "keys":
+            what = "get_keys()"
+        elif prefix == self.prefixes[0]:
+            what = f"{method}({key[len(prefix) :]!r})"
         else:
-            prefix = next((p for p in self.prefixes if op[1].startswith(p)), "")
-            method = op[0] if prefix == self.prefixes[0] else f"{op[0]} mark"
-            what = f"{method}({op[1][len(prefix) :]!r}) in namespace {self.app_name!r}"
-        return map_error(exc, what, self.timeout)
-
-    def _call(self, op: Op) -> Coroutine[Any, Any, Any]:
-        if op[0] == "get":
-            return self.backend.get(op[1])
-        if op[0] == "set":
-            return self.backend.set(op[1], op[2])
-        if op[0] == "remove":
-            return self.backend.remove(op[1])
-        return self.backend.get_keys(op[1])
+            what = f"{method} mark({key[len(prefix or '') :]!r})"
+        return map_error(exc, f"{what} in namespace {self.app_name!r}", self.timeout)
 
     # -- the read cache ------------------------------------------------------------------------
 
-    def _loaded(self, shared: Shared) -> dict[str, RawValue] | None:
+    def _loaded(self, state: NamespaceState) -> dict[str, RawValue] | None:
         """The cache if it is loaded and of the backend's current generation."""
+        base = self._base
         if (
-            shared.cache is not None
-            and self._hooks is not None
-            and shared.generation is not self._hooks.generation()
+            state.cache is not None
+            and base is not None
+            and state.generation is not base.generation()
         ):
-            shared.cache = None  # e.g. the page reloaded: its client re-read storage
-        return shared.cache
+            state.cache = None  # e.g. the page reloaded: its client re-read storage
+        return state.cache
 
-    async def _cache(self, shared: Shared) -> dict[str, RawValue] | None:
+    async def _cache(self, state: NamespaceState) -> dict[str, RawValue] | None:
         """The namespace's cache, loaded on first use; None when a load could not be kept
         (a write landed meanwhile) or failed: then the backend is read."""
-        if self._loaded(shared) is None:
-            if shared.loading is not None:
-                await asyncio.wait([shared.loading])  # the load under way (our cancel spares it)
+        if self._loaded(state) is None:
+            if state.loading is not None:
+                await asyncio.wait([state.loading])  # the load under way (our cancel spares it)
             else:
-                await self.load(shared)
-        return shared.cache
+                await self.load()
+        return state.cache
 
-    async def load(self, shared: Shared | None = None) -> None:
+    async def load(self) -> None:
         """Load the cache, even if loaded; keep it if no write landed meanwhile, else drop
         it (the next read loads again)."""
-        if shared is None:
-            shared = self.shared()
-        generation = None if self._hooks is None else self._hooks.generation()
-        loading = shared.loading = asyncio.get_running_loop().create_future()
-        version = shared.scope.version
+        state = self.state()
+        generation = None if self._base is None else self._base.generation()
+        loading = state.loading = asyncio.get_running_loop().create_future()
+        version = state.scope.version
         try:
-            listed = await self._send([("keys", prefix) for prefix in self.prefixes])
-            raise_first(listed)
-            keys = list(dict.fromkeys(key for some in listed for key in some))
-            raws = await self._send([("get", key) for key in keys])
-            raise_first(raws)
-            if shared.scope.version == version:
-                shared.cache = {k: v for k, v in zip(keys, raws, strict=True) if v is not None}
-                shared.generation = generation
+            keys = await self._list()
+            raws = await self._send([("get", key, None) for key in keys])
+            _raise_first(raws)
+            if state.scope.version == version:
+                state.cache = {k: v for k, v in zip(keys, raws, strict=True) if v is not None}
+                state.generation = generation
             else:
-                shared.cache = None
+                state.cache = None
         finally:
-            if shared.loading is loading:
-                shared.loading = None
+            if state.loading is loading:
+                state.loading = None
             loading.set_result(None)
 
-    # -- clean-ups nobody awaits ----------------------------------------------------------------
-
-    def later(self, since: int, ops: Sequence[Op], then: Callable[[list[Any]], None]) -> None:
-        """Run the writing `ops` in the background, under their keys' locks, unless a write
-        of their keys has landed since the scope's version was `since`; then call
-        `then(results)`."""
-        shared = self.shared()
-        task = asyncio.get_running_loop().create_task(self._later(shared, since, ops, then))
-        shared.tasks.add(task)
-        task.add_done_callback(shared.tasks.discard)
-
-    async def _later(
-        self, shared: Shared, since: int, ops: Sequence[Op], then: Callable[[list[Any]], None]
-    ) -> None:
-        keys = [op[1] for op in ops]
-        try:
-            async with shared.scope.locks.hold(keys, self.timeout, self._name):
-                if not shared.scope.untouched(keys, since):
-                    return  # it may have changed: the next read will tell
-                results = await self.round(ops)
-        except StorageError as exc:
-            results = [exc] * len(ops)
-        failed = next((r for r in results if isinstance(r, StorageError)), None)
-        if failed is not None:
-            logger.warning("clean-up in namespace %r must wait: %s", self.app_name, failed)
-        then(results)
-
-    async def settle(self) -> None:
-        """Wait until the background clean-ups under way have finished."""
-        tasks = self.shared().tasks
-        while tasks:
-            await asyncio.wait(set(tasks))
-
-
-def raise_first(results: Iterable[object]) -> None:
-    error = first_error(results)
-    if error is not None:
-        raise error
+    async def refresh(self) -> None:
+        """Reload the cache; without one, drop the caches of the scope (cached stores of
+        other objects reload on next use)."""
+        if self.cached:
+            await self.load()
+        else:
+            self.state().scope.invalidate()
 
 
 def first_error(results: Iterable[object]) -> StorageError | None:
     return next((r for r in results if isinstance(r, StorageError)), None)
 
 
-def _writes(op: Op) -> bool:
-    return op[0] == "set" or op[0] == "remove"
+def _raise_first(results: Iterable[object]) -> None:
+    error = first_error(results)
+    if error is not None:
+        raise error
 
 
-def _from_cache(cache: dict[str, RawValue], op: Op) -> Any:
-    if op[0] == "keys":
-        return [key for key in cache if key.startswith(op[1])]
-    return cache.get(op[1])
+async def _cancel(tasks: set[asyncio.Task[Any]]) -> None:
+    """Cancel `tasks` and wait for them, even when cancelled again meanwhile."""
+    for task in tasks:
+        task.cancel()
+    cancelled = False
+    while tasks:
+        try:
+            await asyncio.wait(tasks)
+            break
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
 
 
-# -- one Scope per scope, one Shared per namespace in it -------------------------------------
+# -- one ScopeState per backend scope, one NamespaceState per namespace in it -----------------
 
 _ATTRIBUTE = "_flet_storage_scope"
-_weak: weakref.WeakKeyDictionary[object, Scope] = weakref.WeakKeyDictionary()
-_pinned: dict[object, Scope] = {}
+_weak: weakref.WeakKeyDictionary[object, ScopeState] = weakref.WeakKeyDictionary()
+_pinned: dict[object, ScopeState] = {}
 
 
-def _shared_state(scope_object: object, app_name: str, prefixes: tuple[str, ...]) -> Shared:
+def _namespace_state(scope: object, app_name: str, prefixes: tuple[str, ...]) -> NamespaceState:
     # Kept on the scope itself where it can be (a Flet page): a listener that refers to the
     # page then makes a cycle the garbage collector frees with the page, where a dict keyed
     # by the page would keep it. A scope that takes neither attributes nor weak references
     # (a str, a class with __slots__) is kept for the life of the process.
-    scope: Scope | None = getattr(scope_object, _ATTRIBUTE, None)
-    if scope is None:
-        scope = Scope()
+    state: ScopeState | None = getattr(scope, _ATTRIBUTE, None)
+    if state is None:
+        state = ScopeState()
         try:
-            setattr(scope_object, _ATTRIBUTE, scope)
+            setattr(scope, _ATTRIBUTE, state)
         except (AttributeError, TypeError):
             try:
-                scope = _weak.setdefault(scope_object, scope)
+                state = _weak.setdefault(scope, state)
             except TypeError:
-                scope = _pinned.setdefault(scope_object, scope)
-    shared = scope.namespaces.get(app_name)
-    if shared is None:
-        shared = scope.namespaces[app_name] = Shared(scope, prefixes)
-    return shared
+                state = _pinned.setdefault(scope, state)
+    namespace = state.namespaces.get(app_name)
+    if namespace is None:
+        namespace = state.namespaces[app_name] = NamespaceState(state, prefixes)
+    return namespace

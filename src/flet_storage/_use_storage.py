@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import flet as ft
 
-from ._errors import StorageError
-from ._events import StorageEvent, logger
+from ._errors import StorageError, logger
+from ._events import StorageEvent
 
 if TYPE_CHECKING:
     from ._storage import FletStorage

@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 import flet as ft
 
-from ._errors import NoPageError, StorageError, StorageTimeoutError
-from ._events import StorageEvent, logger
+from ._errors import NoPageError, StorageError, StorageTimeoutError, logger
+from ._events import StorageEvent
 
 if TYPE_CHECKING:
     from ._storage import FletStorage
