@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import random
+import weakref
 from typing import Any
 
 import pytest
@@ -199,3 +201,20 @@ async def test_events_replayed_per_key_end_equal_to_storage(seed: int) -> None:
     record layer, under the keys' locks)."""
     replayed, stored = await _run_schedule(seed)
     assert replayed == stored
+
+
+class _Scope:
+    """A stand-in for a Flet page: what the backend names as one storage."""
+
+
+async def test_a_listener_referring_to_its_page_does_not_keep_the_page_alive() -> None:
+    async def session() -> weakref.ref[_Scope]:
+        page = _Scope()
+        storage = FletStorage("app", backend=ScriptedBackend(scope=weakref.ref(page)))
+        storage.subscribe(lambda event: print(page))  # e.g. lambda e: page.update()
+        await storage.set("k", 1)
+        return weakref.ref(page)
+
+    page = await session()
+    gc.collect()
+    assert page() is None

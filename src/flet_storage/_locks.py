@@ -7,7 +7,7 @@ import contextlib
 import contextvars
 from collections.abc import AsyncIterator, Iterable
 
-__all__ = ["KeyLocks"]
+__all__ = ["KeyLocks", "holding_nothing"]
 
 
 class _Holder:
@@ -34,6 +34,14 @@ class _Holder:
 _holder: contextvars.ContextVar[_Holder | None] = contextvars.ContextVar(
     "flet_storage_holder", default=None
 )
+
+
+def holding_nothing() -> contextvars.Context:
+    """A copy of the current context (a Flet page's included) in which no key is held: for
+    a task that a holder starts but does not wait for."""
+    context = contextvars.copy_context()
+    context.run(_holder.set, None)
+    return context
 
 
 class KeyLocks:

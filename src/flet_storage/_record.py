@@ -22,7 +22,6 @@ layer that locks keys and announces changes.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import json
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from ._crypto import DecryptionError
 from ._errors import CorruptDataError, StorageError, logger
 from ._events import ChangeKind, Listener, Subscription, announce
+from ._locks import holding_nothing
 from ._store import Change, Store, first_error
 from .backends import Backend, RawValue
 
@@ -350,8 +350,8 @@ class Records:
         stale marks), in the background under the keys' locks, unless a write of them
         has landed since the scope's version was `since`."""
         state = self.store.state()
-        # In a context of its own: started by a task that holds locks, it must not hold them.
-        task = contextvars.Context().run(
+        # Started by a task that may hold locks, it must not hold them: nobody waits for it.
+        task = holding_nothing().run(
             asyncio.get_running_loop().create_task, self._clean(since, [*keys], groups, kind)
         )
         state.tasks.add(task)

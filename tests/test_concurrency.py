@@ -1,4 +1,5 @@
-"""Regressions found by an independent review of the engine, each reproduced first."""
+"""Concurrent writes, reads, clean-ups and cache loads: what each sees and keeps, and that none
+waits for another forever."""
 
 from __future__ import annotations
 
@@ -6,7 +7,11 @@ import asyncio
 
 import pytest
 
-from flet_storage import BackendError, FletStorage, MemoryBackend, StorageFullError
+from flet_storage import (
+    FletStorage,
+    MemoryBackend,
+    StorageFullError,
+)
 from flet_storage.testing import Call, ScriptedBackend, settle
 
 
@@ -69,40 +74,6 @@ async def test_purge_and_a_ttl_set_never_wait_for_each_other() -> None:
     both = asyncio.gather(storage.purge_expired(), setter())
     assert list(await asyncio.wait_for(both, 30)) == [1, None]  # a hang guard
     assert await storage.get("k") == 2
-
-
-async def test_a_refused_expiry_mark_puts_the_previous_value_back() -> None:
-    backend = MemoryBackend(quota=60)
-    storage = FletStorage("app", backend=backend, clock=lambda: 1000.0)
-    await storage.set("k", "old")
-    events: list[str] = []
-    storage.subscribe(lambda event: events.append(event.kind))
-    with pytest.raises(StorageFullError, match=r"set mark\('k'\)"):
-        await storage.set("k", "x" * 20, ttl=10)
-    assert await storage.get("k") == "old"
-    backend.reload()  # what a reloaded page sees
-    assert await FletStorage("app", backend=backend).get("k") == "old"
-    assert events == []
-
-
-async def test_remove_many_announces_what_it_removed_before_raising() -> None:
-    backend = ScriptedBackend()
-    storage = FletStorage("app", backend=backend)
-    await storage.set_many({"a": 1, "b": 2})
-    events: list[tuple[str, str]] = []
-    storage.subscribe(lambda event: events.append((event.key, event.kind)))
-
-    def handler(call: Call) -> object:
-        if call.method == "remove" and call.key == "app.b":
-            raise RuntimeError("boom")
-        return call.proceed()
-
-    backend.handler = handler
-    with pytest.raises(BackendError, match=r"remove\('b'\)"):
-        await storage.remove_many(["a", "b"])
-    backend.handler = None
-    assert await storage.contains_key("a") is False
-    assert events == [("a", "remove")]
 
 
 async def test_refresh_drops_the_old_cache_when_a_write_lands_during_its_load() -> None:
@@ -229,3 +200,95 @@ async def test_a_nested_namespace_write_keeps_the_parent_cache_current() -> None
     assert await parent.get_keys() == []  # loaded
     await child.set("x", 1)
     assert await parent.get("b.x") == 1
+
+
+async def test_concurrent_refused_and_accepted_writes_keep_the_accepted_one() -> None:
+    backend = MemoryBackend(quota=300, latency=0.002)
+    storage = FletStorage("app", backend=backend)
+    await storage.set("k", "old")
+    results = await asyncio.gather(
+        storage.set("k", "x" * 1000), storage.set("k", "mine"), return_exceptions=True
+    )
+    assert type(results[0]).__name__ == "StorageFullError"
+    assert results[1] is True
+    assert await storage.get("k") == "mine"  # the restore did not undo the accepted write
+    backend.reload()
+    assert await storage.get("k") == "mine"
+
+
+async def test_a_freed_key_goes_to_the_task_that_waited_not_a_busy_writer() -> None:
+    writing = asyncio.Event()
+
+    def signal_writes(call: Call) -> object:
+        if call.method == "set":
+            writing.set()
+        return call.proceed()
+
+    storage = FletStorage("app", backend=ScriptedBackend(signal_writes, latency=0.001))
+    order: list[str] = []
+
+    async def busy() -> None:
+        for _ in range(50):
+            await storage.set("k", "busy")
+        order.append("busy done")
+
+    async def once() -> None:
+        await writing.wait()  # arrives while busy is writing
+        await storage.set("k", "once")
+        order.append("once done")
+
+    await asyncio.gather(busy(), once())
+    assert order == ["once done", "busy done"]
+
+
+async def test_refresh_of_an_uncached_storage_spoils_a_load_under_way() -> None:
+    read_k, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_load(call: Call) -> object:
+        if call.key == "app.slow":
+            await release.wait()  # keeps the load open after it has read "k"
+        result = await call.proceed()
+        if call.key == "app.k":
+            read_k.set()
+        return result
+
+    backend = ScriptedBackend(slow_load, data={"app.k": '"v1"', "app.slow": "1"})
+    cached = FletStorage("app", backend=backend, cache=True)
+    plain = FletStorage("app", backend=backend)
+
+    async def write_behind_and_refresh() -> None:
+        await read_k.wait()
+        try:
+            backend.data["app.k"] = '"v2"'  # plain SharedPreferences code
+            await plain.refresh()
+        finally:
+            release.set()
+
+    await asyncio.gather(cached.get("slow"), write_behind_and_refresh())
+    assert await cached.get("k") == "v2"
+
+
+async def test_remove_many_never_removes_a_value_written_after_its_existence_read() -> None:
+    read_a, answer = asyncio.Event(), asyncio.Event()
+
+    async def slow_existence(call: Call) -> object:
+        result = await call.proceed()
+        if call.method == "get" and call.key == "app.a" and not answer.is_set():
+            read_a.set()
+            await answer.wait()  # the existence read answers late
+        return result
+
+    backend = ScriptedBackend(slow_existence, data={"app.a": '"old"', "app.b": '"old"'})
+    storage = FletStorage("app", backend=backend)
+
+    async def write_meanwhile() -> None:
+        await read_a.wait()  # remove_many has read "a" and waits for the answer
+        setting = asyncio.ensure_future(storage.set("a", "new"))
+        # Runs right after the set's first step: by then the set has reached the backend,
+        # or waits for the key's lock.
+        asyncio.get_running_loop().call_soon(answer.set)
+        await setting
+
+    removed, _ = await asyncio.gather(storage.remove_many(["a", "b"]), write_meanwhile())
+    assert removed == 2
+    assert await storage.get("a") == "new"  # the set waited for the removal, then landed
