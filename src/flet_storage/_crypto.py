@@ -11,9 +11,9 @@ fse1:<url-safe base64, unpadded, of: key id (4) || nonce (12) || ciphertext || t
 * The key id is `SHA-256(KEY_ID_LABEL || key)[:4]`: decryption picks the key by id, with no
   trial decryption. It says nothing useful about a random 256-bit key.
 * The nonce is 96 random bits from `os.urandom`, new for every encryption. With random
-  nonces, one key should make at most 2**32 encryptions (every `set`, `update` and
+  nonces, one key should make at most `2**32` encryptions (every `set`, `update` and
   `increment` of every user counts), to keep the chance that two share a nonce under
-  2**-32 (NIST SP 800-38D): rotate keys long before.
+  `2**-32` (NIST SP 800-38D): rotate keys long before.
 * `context` is the GCM associated data: authenticated, not stored. A value decrypts only
   with the context it was encrypted with, so a record cannot be moved to another key or
   namespace, or given another expiry. The caller must encode the context unambiguously.
@@ -95,7 +95,7 @@ class Encryption:
 
     The first key encrypts; it and every old key decrypt. To rotate, put a new key first,
     run [`FletStorage.reencrypt`][flet_storage.FletStorage.reencrypt], then drop the old
-    keys. One key should make at most 2**32 encryptions, counting every write of every user
+    keys. One key should make at most `2**32` encryptions, counting every write of every user
     (see [Security](../security.md)).
 
     When one key serves many users (a web app's server key), bind each user's storage to
