@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from upstream import UPSTREAM_VERSION, load_upstream
 
 from flet_storage._codec import Codec
+from flet_storage._tags import _MOST_SHARING, _UNCHECKED
 
 REPEATS = 7
 MIN_SECONDS = 0.2
@@ -109,8 +110,7 @@ def measure(name: str, ours_value: Any, theirs_value: Any, old: Any) -> str:
 
 P61 = 2**61 - 1
 """Every multiple of this prime hashes to 0: `hash(i * P61) == 0`."""
-GROUP = 64
-"""The most elements one hash value may have on average (`_tags._MOST_SHARING`)."""
+GROUP = _MOST_SHARING  # the most elements that may share a hash value, on average
 
 
 def _tagged(tag: str, payload: object) -> str:
@@ -126,10 +126,11 @@ HOSTILE: dict[str, Callable[[int], str]] = {
     "1.1.x set of ints that all hash to 0": lambda n: json.dumps(
         {"__type__": "set", "values": [i * P61 for i in range(n)]}
     ),
-    f"sets of {GROUP} ints that all hash to 0": lambda n: (
+    # Sets small enough to go unchecked, each all of one hash value.
+    f"sets of {_UNCHECKED} ints that all hash to 0": lambda n: (
         "fs2:"
         + json.dumps(
-            [{"$fs": "set", "v": [i * P61 for i in range(GROUP)]} for _ in range(n // GROUP)],
+            [{"$fs": "set", "v": [i * P61 for i in range(_UNCHECKED)]}] * (n // _UNCHECKED),
             separators=(",", ":"),
         )
     ),

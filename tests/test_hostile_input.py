@@ -82,8 +82,8 @@ async def test_through_the_storage_a_flood_is_corrupt_data_naming_the_key(where:
 
 
 def collisions_allowed() -> Iterator[tuple[str, Any]]:
-    yield "64 ints of one hash (few: checked by nothing)", set(colliding_ints(64))
-    yield "many sets of 64 ints of one hash", [frozenset(colliding_ints(64))] * 50
+    yield "128 ints of one hash (small sets are not checked)", set(colliding_ints(128))
+    yield "many sets of 128 ints of one hash", [frozenset(colliding_ints(128))] * 20
     yield "powers of two up to 2**3000 (hashes repeat every 61)", {2**k for k in range(3001)}
     yield "-1 and -2 share a hash", set(range(-1000, 1000))
     yield "groups of 8 ints per hash", {g + i * P61 for g in range(500) for i in range(8)}
@@ -94,6 +94,12 @@ def collisions_allowed() -> Iterator[tuple[str, Any]]:
 @pytest.mark.parametrize(("name", "value"), list(collisions_allowed()))
 def test_what_real_data_shares_still_round_trips(name: str, value: Any) -> None:
     assert CODEC.decode(CODEC.encode(value)) == value
+
+
+def test_from_129_elements_on_a_set_is_checked() -> None:
+    assert CODEC.decode(tagged("set", colliding_ints(128))) == set(colliding_ints(128))
+    with pytest.raises(DecodeError, match=FLOODED):
+        CODEC.decode(tagged("set", colliding_ints(129)))
 
 
 def test_equal_elements_are_still_refused() -> None:

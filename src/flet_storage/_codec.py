@@ -57,6 +57,8 @@ _INT_BITS = 2000
 _MAX_DIGITS = 4300
 """Longest decimal integer decoded: Python's default `sys.get_int_max_str_digits()`. In a
 process that lifted that limit, json would read longer ones in quadratic time."""
+# The int() digit limit of this process; 0: none (as before Python 3.10.7, which lacks it).
+_int_digits: Callable[[], int] = getattr(sys, "get_int_max_str_digits", lambda: 0)
 _PLAIN, _SETS = 1, 2  # bit flags of the legacy check
 _SCALARS = (str, int, float, bool, type(None))
 _INLINE = (float, bool, type(None))  # JSON writes and reads these back exactly, as they are
@@ -386,12 +388,6 @@ def _legacy_hook(dct: dict[str, Any]) -> object:
         refuse_hash_flood(values)
         return set(values)
     return dct
-
-
-def _int_digits() -> int:
-    """The int() digit limit of this process; 0 if none (Python 3.10 before 3.10.7)."""
-    get_limit: Callable[[], int] | None = getattr(sys, "get_int_max_str_digits", None)
-    return 0 if get_limit is None else get_limit()
 
 
 def _parse_int(digits: str) -> int:
