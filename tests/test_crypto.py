@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import os
+import pickle
 import subprocess
 import sys
 import unicodedata
@@ -338,6 +340,108 @@ def test_repr_shows_no_key() -> None:
     text = repr(Encryption(key, KEY, accept_plaintext=True))
     assert text == "Encryption(<2 key(s)>, accept_plaintext=True)"
     assert key not in text
+    bound = repr(Encryption(key).bind("user-4711"))
+    assert bound == "Encryption(<1 key(s)>, accept_plaintext=False, bound)"
+
+
+# --- binding ------------------------------------------------------------------------------
+
+
+def test_bind_puts_a_length_prefixed_context_in_front_of_the_associated_data(
+    fixed_nonce: list[bytes],
+) -> None:
+    fixed_nonce.append(NONCE)
+    user = "Zoë\ud800"
+    stored = Encryption(KEY).bind(user).encrypt(SECRET, CONTEXT)
+    binding = b"bound:" + b"7:" + "Zoë\ud800".encode("utf-8", "surrogatepass")  # 1+1+2+3
+    sealed = AESGCM(KEY).encrypt(NONCE, SECRET.encode("utf-8", "surrogatepass"), binding + CONTEXT)
+    assert stored == PREFIX + b64(key_id(KEY) + NONCE + sealed)
+
+
+def test_a_value_decrypts_only_under_its_own_binding() -> None:
+    enc = Encryption(KEY)
+    contexts: list[str | None] = [None, "alice", "bob", "Alice", "alice ", "6:alice", "bound:"]
+    variants = [enc if c is None else enc.bind(c) for c in contexts]
+    for i, writer in enumerate(variants):
+        stored = writer.encrypt(SECRET, CONTEXT)
+        for j, reader in enumerate(variants):
+            if i == j:
+                assert reader.decrypt(stored, CONTEXT) == SECRET
+            else:
+                assert_refused(reader, stored, CONTEXT)
+    # The length prefix keeps binding and context apart, however the bytes are split.
+    stored = enc.bind("ab").encrypt(SECRET, b"1:c")
+    assert_refused(enc.bind("a"), stored, b"b1:c")
+    assert_refused(enc.bind("abc"), stored, b":c")
+    # It is a prefix of the associated data: the caller of the unbound encrypt() and
+    # decrypt() keeps its contexts apart from bound ones (FletStorage's start with a digit).
+    assert enc.decrypt(stored, b"bound:2:ab1:c") == SECRET
+
+
+def test_bind_keeps_the_keys_and_the_flag_and_leaves_the_original_unbound() -> None:
+    old_key, new_key = Encryption.generate_key(), Encryption.generate_key()
+    rotated = Encryption(new_key, old_key, accept_plaintext=True)
+    bound = rotated.bind("alice")
+    assert bound.accept_plaintext is True
+    stored_old = Encryption(old_key).bind("alice").encrypt(SECRET, CONTEXT)
+    assert bound.decrypt(stored_old, CONTEXT) == SECRET
+    assert bound.needs_reencrypt(stored_old)
+    assert not bound.needs_reencrypt(bound.encrypt(SECRET, CONTEXT))
+    assert rotated.decrypt(rotated.encrypt(SECRET, CONTEXT), CONTEXT) == SECRET  # unchanged
+    assert_refused(rotated, stored_old, CONTEXT)
+
+
+def test_bind_validation() -> None:
+    enc = Encryption(KEY)
+    with pytest.raises(TypeError, match="context must be a str, not bytes"):
+        enc.bind(b"alice")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="context must not be empty"):
+        enc.bind("")
+    with pytest.raises(ValueError, match="bound already"):
+        enc.bind("alice").bind("bob")
+
+
+# --- no copies of the keys ----------------------------------------------------------------
+
+
+class PicklableAESGCM:
+    """AESGCM as cryptography 42 had it: a Python object holding its key, so picklable."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+        self._real = AESGCM(key)
+
+    def __getstate__(self) -> dict[str, bytes]:
+        return {"_key": self._key}
+
+    def __setstate__(self, state: dict[str, bytes]) -> None:
+        self.__init__(state["_key"])  # type: ignore[misc]
+
+    def encrypt(self, nonce: bytes, data: bytes, associated: bytes) -> bytes:
+        return self._real.encrypt(nonce, data, associated)
+
+
+@pytest.mark.parametrize("aesgcm", ["installed", "cryptography 42"])
+@pytest.mark.parametrize(
+    "copier", [pickle.dumps, copy.copy, copy.deepcopy], ids=["pickle", "copy", "deepcopy"]
+)
+def test_an_encryption_is_never_pickled_or_copied(
+    monkeypatch: pytest.MonkeyPatch, aesgcm: str, copier: Callable[[object], object]
+) -> None:
+    if aesgcm != "installed":
+        invalid_tag = _crypto._load()[1]
+        monkeypatch.setattr(_crypto, "_load", lambda: (PicklableAESGCM, invalid_tag))
+    secret_key = os.urandom(32)
+    for enc in (Encryption(secret_key, KEY), Encryption(KEY, secret_key).bind("alice")):
+        with pytest.raises(TypeError, match="an Encryption cannot be pickled or copied") as info:
+            copier(enc)
+        assert info.value.__context__ is None
+        assert info.value.__cause__ is None
+        for text in (str(info.value), repr(info.value)):
+            assert secret_key.hex() not in text
+            assert b64(secret_key) not in text
+    if aesgcm != "installed":  # the stand-in does leak, as 42 did
+        assert secret_key in pickle.dumps(Encryption(secret_key)._primary)
 
 
 def test_public_names() -> None:

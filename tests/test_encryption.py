@@ -207,3 +207,59 @@ def test_encryption_must_be_an_encryption(backend: MemoryBackend) -> None:
 async def test_reencrypt_needs_encryption(backend: MemoryBackend) -> None:
     with pytest.raises(ValueError, match="reencrypt"):
         await FletStorage("app", backend=backend).reencrypt()
+
+
+# --- one key, many users: bind() ---------------------------------------------------------
+
+
+async def test_a_value_copied_to_another_users_storage_is_refused(clock: FakeClock) -> None:
+    encryption = Encryption(KEY)  # one server key for every user
+    alice_backend, bob_backend = MemoryBackend(), MemoryBackend()  # two browsers
+    alice = FletStorage("app", backend=alice_backend, encryption=encryption.bind("alice"))
+    bob = FletStorage("app", backend=bob_backend, encryption=encryption.bind("bob"))
+    unbound = FletStorage("app", backend=bob_backend, encryption=encryption, clock=clock)
+    await alice.set("account", {"plan": "pro", "role": "admin"})
+    await alice.set("trial", True, ttl=60)
+    await bob.set("account", {"plan": "free", "role": "user"})
+    for key in ("account", "trial"):
+        bob_backend.data[f"app.{key}"] = alice_backend.data[f"app.{key}"]  # Bob's copy
+        with pytest.raises(CorruptDataError) as info:
+            await bob.get(key)
+        _refused(info.value, key)
+        with pytest.raises(CorruptDataError):
+            await unbound.get(key)  # and under no binding
+    await unbound.set("plan", "pro")  # and the other way round
+    with pytest.raises(CorruptDataError):
+        await bob.get("plan")
+    assert await alice.get("account") == {"plan": "pro", "role": "admin"}
+
+
+async def test_rotation_and_reencrypt_keep_the_binding(
+    backend: MemoryBackend, clock: FakeClock
+) -> None:
+    old_key, new_key = Encryption.generate_key(), Encryption.generate_key()
+    old = FletStorage("app", backend=backend, encryption=Encryption(old_key).bind("alice"))
+    await old.set_many({"a": 1, "b": (2, 3)})
+    rotated = Encryption(new_key, old_key).bind("alice")
+    storage = FletStorage("app", backend=backend, encryption=rotated, clock=clock)
+    assert await storage.get_many(["a", "b"]) == {"a": 1, "b": (2, 3)}
+    assert await storage.reencrypt() == 2
+    retired = Encryption(new_key)
+    alice = FletStorage("app", backend=backend, encryption=retired.bind("alice"), clock=clock)
+    assert await alice.get_many(["a", "b"]) == {"a": 1, "b": (2, 3)}
+    for other in (retired, retired.bind("bob"), Encryption(new_key, old_key).bind("bob")):
+        with pytest.raises(CorruptDataError):
+            await FletStorage("app", backend=backend, encryption=other).get("a")
+
+
+async def test_plaintext_reencrypted_under_a_binding_is_bound(
+    backend: MemoryBackend, clock: FakeClock
+) -> None:
+    backend.data["app.plan"] = '"free"'  # written before encryption was turned on
+    migrating = Encryption(KEY, accept_plaintext=True).bind("alice")
+    storage = FletStorage("app", backend=backend, encryption=migrating, clock=clock)
+    assert await storage.reencrypt() == 1
+    alice = FletStorage("app", backend=backend, encryption=Encryption(KEY).bind("alice"))
+    assert await alice.get("plan") == "free"
+    with pytest.raises(CorruptDataError):
+        await FletStorage("app", backend=backend, encryption=Encryption(KEY)).get("plan")

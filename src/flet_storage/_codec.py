@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, tzinfo
@@ -33,6 +34,7 @@ from ._tags import (
     TAG,
     VAL,
     has_split_pair,
+    refuse_hash_flood,
     text_tree,
     type_name,
     unnamed_offset,
@@ -52,6 +54,11 @@ _TAG, _VAL, _EXT = TAG, VAL, "ext:"
 # Ints this small have < 640 decimal digits, the lowest limit sys.set_int_max_str_digits
 # accepts, so json writes and reads them in any process; bigger ones are stored as hex.
 _INT_BITS = 2000
+_MAX_DIGITS = 4300
+"""Longest decimal integer decoded: Python's default `sys.get_int_max_str_digits()`. In a
+process that lifted that limit, json would read longer ones in quadratic time."""
+# The int() digit limit of this process; 0: none (as before Python 3.10.7, which lacks it).
+_int_digits: Callable[[], int] = getattr(sys, "get_int_max_str_digits", lambda: 0)
 _PLAIN, _SETS = 1, 2  # bit flags of the legacy check
 _SCALARS = (str, int, float, bool, type(None))
 _INLINE = (float, bool, type(None))  # JSON writes and reads these back exactly, as they are
@@ -174,16 +181,23 @@ class Codec:
         """
         if not isinstance(text, str):
             raise DecodeError(f"stored data must be a str, not {type(text).__name__}")
+        limit = _int_digits()
+        bounded = 0 < limit <= _MAX_DIGITS  # else json's int() could take quadratic time
+        parse_int = None if bounded else _parse_int
         try:
             if text.startswith(PREFIX):
                 # parse_constant: a new float per NaN, as json's own shares one NaN object,
                 # which a set or dict would hold once however many distinct NaNs it had.
                 return json.loads(
-                    text[len(PREFIX) :], object_hook=self._unwrap, parse_constant=float
+                    text[len(PREFIX) :],
+                    object_hook=self._unwrap,
+                    parse_constant=float,
+                    parse_int=parse_int,
                 )
             if "__type__" not in text and ("\\" not in text or not _TYPE_ESCAPE.search(text)):
-                return json.loads(text)  # no key can be "__type__": skip the per-dict hook
-            return json.loads(text, object_hook=_legacy_hook)
+                # no key can be "__type__": skip the per-dict hook
+                return json.loads(text, parse_int=parse_int)
+            return json.loads(text, object_hook=_legacy_hook, parse_int=parse_int)
         except DecodeError:
             raise
         except json.JSONDecodeError as exc:
@@ -191,6 +205,9 @@ class Codec:
         except RecursionError:
             raise DecodeError("nested too deeply") from None
         except Exception as exc:  # e.g. 1.1.x's hook on a malformed set: KeyError, TypeError
+            too_long = rf"[0-9]{{{limit + 1}}}"  # json's int() refuses such a number
+            if bounded and isinstance(exc, ValueError) and re.search(too_long, text):
+                raise DecodeError(f"an integer of more than {limit} decimal digits") from None
             raise DecodeError(f"malformed data ({type_name(type(exc))})") from exc
 
     def _tree(self, obj: Any, depth: int, active: set[int]) -> object:
@@ -367,8 +384,17 @@ def _splits_pairs(obj: Any) -> bool:
 def _legacy_hook(dct: dict[str, Any]) -> object:
     # 1.1.x's object_hook, quirks included, so its data reads as it always did.
     if dct.get("__type__") == "set":
-        return set(dct["values"])
+        values = dct["values"]
+        refuse_hash_flood(values)
+        return set(values)
     return dct
+
+
+def _parse_int(digits: str) -> int:
+    """json's `parse_int` where int() has no digit limit (or a higher one than ours)."""
+    if len(digits) - digits.startswith("-") > _MAX_DIGITS:
+        raise DecodeError(f"an integer of more than {_MAX_DIGITS} decimal digits")
+    return int(digits)
 
 
 def _env(tag: str, payload: object) -> dict[str, object]:

@@ -10,11 +10,18 @@ fse1:<url-safe base64, unpadded, of: key id (4) || nonce (12) || ciphertext || t
   surrogates and surrogate pairs included) comes back exactly.
 * The key id is `SHA-256(KEY_ID_LABEL || key)[:4]`: decryption picks the key by id, with no
   trial decryption. It says nothing useful about a random 256-bit key.
-* The nonce is 96 random bits from `os.urandom`, new for every encryption. (With random
-  nonces one key should encrypt at most 2**32 values, far beyond any app's storage.)
+* The nonce is 96 random bits from `os.urandom`, new for every encryption. With random
+  nonces, one key should make at most `2**32` encryptions (every `set`, `update` and
+  `increment` of every user counts), to keep the chance that two share a nonce under
+  `2**-32` (NIST SP 800-38D): rotate keys long before.
 * `context` is the GCM associated data: authenticated, not stored. A value decrypts only
   with the context it was encrypted with, so a record cannot be moved to another key or
   namespace, or given another expiry. The caller must encode the context unambiguously.
+* [`bind`][flet_storage.Encryption.bind] puts `BIND_LABEL`, the length of the binding's
+  UTF-8 bytes, `:` and those bytes in front of every context: a value encrypted for one
+  user decrypts for no other and for no unbound Encryption. (FletStorage's contexts start
+  with a digit, never with `BIND_LABEL`.)
+* An Encryption cannot be pickled or copied: a pickle would hold the raw keys.
 * The base64 must be canonical (no padding, no stray characters, zero unused bits), so that
   *any* change to the stored text is detected, not only changes the tag covers.
 
@@ -31,7 +38,7 @@ import os
 import re
 import secrets
 import unicodedata
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, NoReturn, SupportsIndex
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -46,6 +53,7 @@ KEY_ID_SIZE: Final = 4
 NONCE_SIZE: Final = 12
 TAG_SIZE: Final = 16
 KEY_ID_LABEL: Final = b"flet-storage encryption key id v1\x00"
+BIND_LABEL: Final = b"bound:"
 SCRYPT_N: Final = 2**17
 """Default scrypt cost of [`Encryption.derive_key`][flet_storage.Encryption.derive_key]
 (with r=8, p=1: 128 MiB, ~0.5 s)."""
@@ -66,6 +74,10 @@ _TRUNCATED = "the encrypted value is truncated"
 _UNKNOWN_KEY = "the value was encrypted with a key that is not configured"
 _FAILED = "the encrypted value does not authenticate: wrong key, wrong context or tampered data"
 _NOT_TEXT = "the decrypted value is not text encrypted by flet-storage"
+_NO_COPIES = (
+    "an Encryption cannot be pickled or copied: it holds the raw keys. Build one from the "
+    "keys where it is needed, or share this one"
+)
 
 
 class DecryptionError(ValueError):
@@ -83,7 +95,15 @@ class Encryption:
 
     The first key encrypts; it and every old key decrypt. To rotate, put a new key first,
     run [`FletStorage.reencrypt`][flet_storage.FletStorage.reencrypt], then drop the old
-    keys.
+    keys. One key should make at most `2**32` encryptions, counting every write of every user
+    (see [Security](../security.md)).
+
+    When one key serves many users (a web app's server key), bind each user's storage to
+    the user: `FletStorage("app", encryption=encryption.bind(user_id))`, or a value of one
+    user copied into another's browser storage decrypts there (see
+    [`bind`][flet_storage.Encryption.bind]).
+
+    An Encryption cannot be pickled or copied (`TypeError`): that would write out its keys.
 
     Args:
         key: The key that encrypts (and decrypts): a str from
@@ -94,6 +114,13 @@ class Encryption:
             (stored before encryption was enabled) as they are. Stored as
             [`accept_plaintext`][flet_storage.Encryption.accept_plaintext];
             [`decrypt`][flet_storage.Encryption.decrypt] itself always refuses them.
+            **This switches integrity off for every value of the storage**: whoever can
+            write the stored data (on web, the browser's user) can put any plain value under
+            any key, with any expiry, and it is read as authentic;
+            [`reencrypt`][flet_storage.FletStorage.reencrypt] then encrypts that forged
+            value, which is from then on indistinguishable from a real one. Use it only for
+            the one migration of data stored before encryption was turned on, run
+            `reencrypt()` at once, and drop the flag.
 
     Raises:
         ImportError: `cryptography` is not installed.
@@ -102,7 +129,14 @@ class Encryption:
             are the same. Messages never contain key material.
     """
 
-    __slots__ = ("_accept_plaintext", "_ciphers", "_invalid_tag", "_primary", "_primary_id")
+    __slots__ = (
+        "_accept_plaintext",
+        "_binding",
+        "_ciphers",
+        "_invalid_tag",
+        "_primary",
+        "_primary_id",
+    )
 
     def __init__(
         self, key: str | bytes, *old_keys: str | bytes, accept_plaintext: bool = False
@@ -129,16 +163,72 @@ class Encryption:
         self._ciphers = ciphers
         self._invalid_tag = invalid_tag
         self._accept_plaintext = accept_plaintext
+        self._binding = b""
 
     @property
     def accept_plaintext(self) -> bool:
         """Whether values that are not encrypted may be read as they are (by the caller)."""
         return self._accept_plaintext
 
+    def bind(self, context: str) -> Encryption:
+        """The same keys, bound to `context`: values it encrypts decrypt only with it.
+
+        One key usually serves every user of a web app, and the associated data of a value
+        names its namespace, key and expiry, not its user: a value stored for user A (say
+        `{"plan": "pro"}`) copied into user B's browser storage would decrypt for B. Bind
+        each user's storage to something the server knows of the user, such as the id of
+        the signed-in account:
+
+        ```python
+        encryption = Encryption(os.environ["FLET_STORAGE_KEY"])  # once, at start-up
+        storage = FletStorage("my_app", encryption=encryption.bind(user_id))  # per user
+        ```
+
+        A value encrypted under one context is a `CorruptDataError` under any other and
+        with no context, and a value encrypted with no context is one under every
+        context. Rotation keeps the binding: bind `Encryption(new_key, old_key)` to the
+        same context and [`reencrypt`][flet_storage.FletStorage.reencrypt]. Values stored
+        before binding do not decrypt bound: move them once, with an unbound storage's
+        `export(decrypted=True)` and the bound storage's `import_`.
+
+        Args:
+            context: Not empty; any str (compared exactly: not normalized).
+
+        Returns:
+            A new Encryption with the same keys and `accept_plaintext`, whose
+            [`encrypt`][flet_storage.Encryption.encrypt] and
+            [`decrypt`][flet_storage.Encryption.decrypt] put the binding in front of
+            their `context`.
+
+        Raises:
+            TypeError: `context` is not a str.
+            ValueError: `context` is empty, or this Encryption is bound already (bind the
+                unbound one).
+        """
+        if not isinstance(context, str):
+            raise TypeError(f"context must be a str, not {type(context).__name__}")
+        if not context:
+            raise ValueError("context must not be empty")
+        if self._binding:
+            raise ValueError("this Encryption is bound already: bind the unbound one")
+        data = context.encode(_UTF8, _PASS)
+        bound = object.__new__(Encryption)
+        for name in self.__slots__:
+            setattr(bound, name, getattr(self, name))
+        bound._binding = BIND_LABEL + f"{len(data)}:".encode("ascii") + data
+        return bound
+
     def __repr__(self) -> str:
+        bound = ", bound" if self._binding else ""
         return (
-            f"Encryption(<{len(self._ciphers)} key(s)>, accept_plaintext={self._accept_plaintext})"
+            f"Encryption(<{len(self._ciphers)} key(s)>, "
+            f"accept_plaintext={self._accept_plaintext}{bound})"
         )
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
+        # pickle, copy.copy and copy.deepcopy all call it. With cryptography 42 a pickle
+        # held the keys; with later releases it fails, but only by chance.
+        raise TypeError(_NO_COPIES)
 
     @staticmethod
     def generate_key() -> str:
@@ -208,7 +298,8 @@ class Encryption:
         Args:
             plaintext: Any str.
             context: Associated data, authenticated but not stored:
-                [`decrypt`][flet_storage.Encryption.decrypt] needs the same bytes.
+                [`decrypt`][flet_storage.Encryption.decrypt] needs the same bytes (and the
+                same [`bind`][flet_storage.Encryption.bind]ing, put in front of them).
 
         Returns:
             `PREFIX` followed by url-safe base64; a new random nonce every call.
@@ -221,7 +312,9 @@ class Encryption:
         if not isinstance(context, bytes):
             raise TypeError(f"context must be bytes, not {type(context).__name__}")
         nonce = _new_nonce()
-        sealed = self._primary.encrypt(nonce, plaintext.encode(_UTF8, _PASS), context)
+        sealed = self._primary.encrypt(
+            nonce, plaintext.encode(_UTF8, _PASS), self._binding + context
+        )
         return PREFIX + _b64encode(self._primary_id + nonce + sealed)
 
     def decrypt(self, stored: str, context: bytes) -> str:
@@ -230,7 +323,8 @@ class Encryption:
 
         Args:
             stored: The stored text.
-            context: The associated data it was encrypted with.
+            context: The associated data it was encrypted with (by an Encryption of the
+                same binding).
 
         Returns:
             The plaintext, exactly.
@@ -238,7 +332,7 @@ class Encryption:
         Raises:
             ValueError: (`DecryptionError`) `stored` is not in this format, is corrupt, truncated or
                 tampered with, was encrypted with a key that is not configured, or with
-                another context.
+                another context or binding.
             TypeError: `stored` is not a str or `context` is not bytes.
         """
         if not isinstance(context, bytes):
@@ -251,7 +345,9 @@ class Encryption:
         # arguments could hold data) is attached to a DecryptionError.
         data: bytes | None
         try:
-            data = cipher.decrypt(blob[KEY_ID_SIZE:_HEADER], blob[_HEADER:], context)
+            data = cipher.decrypt(
+                blob[KEY_ID_SIZE:_HEADER], blob[_HEADER:], self._binding + context
+            )
         except self._invalid_tag:
             data = None
         if data is None:

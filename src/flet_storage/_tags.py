@@ -10,7 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Collection, Hashable
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -26,6 +27,7 @@ __all__ = [
     "TAG",
     "VAL",
     "has_split_pair",
+    "refuse_hash_flood",
     "text_tree",
     "type_name",
     "unnamed_offset",
@@ -133,12 +135,14 @@ def _timedelta(payload: Any) -> timedelta:
 def _timezone(payload: Any) -> timezone:
     if len(_list(payload, "timezone")) != 2 or type(payload[0]) is not int:
         raise DecodeError("timezone payload must be [offset in microseconds, name]")
-    offset, name = timedelta(microseconds=payload[0]), payload[1]
-    if name is None:
-        return timezone(offset)
-    if type(name) is not str:
+    name = payload[1]
+    if name is not None and type(name) is not str:
         raise DecodeError("timezone name must be a string or null")
-    return timezone(offset, name)
+    try:
+        offset = timedelta(microseconds=payload[0])
+        return timezone(offset) if name is None else timezone(offset, name)
+    except (ValueError, OverflowError):
+        raise DecodeError("timezone offset out of range") from None
 
 
 def _timezone_payload(tz: timezone) -> list[object]:
@@ -183,8 +187,47 @@ def _list(payload: Any, what: str) -> list[Any]:
     return payload
 
 
-def _unique(cls: Callable[[list[Any]], Any], items: list[Any]) -> Any:
-    value = cls(items)  # TypeError for unhashable elements: a DecodeError in decode()
+_MOST_SHARING = 64
+"""How many elements of one set or dict, itself included, an element may share its hash
+value with, on average over the elements."""
+_UNCHECKED = 128
+"""Sets and dicts this small are not checked: even if all their elements share one hash,
+they decode at about 0.04 s per MB (`bench/bench_codec.py`), as fast as plain sets of ints,
+and the check would add up to a third to their decode time."""
+
+
+def refuse_hash_flood(items: Collection[Hashable]) -> None:
+    """DecodeError if `items` share hash values too often to be inserted in linear time.
+
+    Inserting n elements of one hash value into a set or dict takes about n**2 / 2
+    comparisons, and an attacker chooses hash values at will with ints (every
+    `i * (2**61 - 1)` hashes to 0), and so with floats, Decimals, UUIDs and tuples or
+    frozensets of them: a few hundred kB of such stored text would stall the event loop
+    for seconds. (A str's hash is randomized per process: strs alone are not the attack.)
+    Groups of g elements sharing a hash cost about g**2 / 2 comparisons: refusing a sum of
+    g**2 over `_MOST_SHARING` times the number of elements keeps insertion linear, and
+    accepts what real data shares (`hash(-1) == hash(-2)`; `hash(2**k)` repeats every 61
+    powers of two).
+
+    Costs nothing for containers of at most `_UNCHECKED` elements; otherwise one `hash()`
+    per element into a set of ints, and a count per hash value only when two elements share
+    one.
+    """
+    n = len(items)
+    if n <= _UNCHECKED or len(set(map(hash, items))) == n:
+        return
+    if sum(g * g for g in Counter(map(hash, items)).values()) > _MOST_SHARING * n:
+        raise DecodeError(
+            "the elements or keys of a set or dict share hash values far more often than "
+            "chance allows (equal elements, or crafted to collide as in hash flooding)"
+        )
+
+
+def _unique(
+    cls: Callable[[list[Any]], Any], items: list[Any], keys: list[Any] | None = None
+) -> Any:
+    refuse_hash_flood(items if keys is None else keys)  # TypeError if unhashable: DecodeError
+    value = cls(items)
     if len(value) != len(items):
         raise DecodeError("duplicate elements or keys")  # never written: not exact
     return value
@@ -193,7 +236,7 @@ def _unique(cls: Callable[[list[Any]], Any], items: list[Any]) -> Any:
 def _decode_dict(payload: Any) -> dict[Any, Any]:
     if any(type(p) is not list or len(p) != 2 for p in _list(payload, "dict")):
         raise DecodeError("dict payload must be a list of [key, value] pairs")
-    result: dict[Any, Any] = _unique(dict, payload)
+    result: dict[Any, Any] = _unique(dict, payload, [key for key, _ in payload])
     return result
 
 

@@ -119,6 +119,10 @@ def StorageInspector(storage: FletStorage, *, title: str = "Storage inspector") 
     runs out. The editor stores a JSON value under a key with
     [`set`][flet_storage.FletStorage.set].
 
+    A development tool: on a storage with `encryption=` it shows the decrypted values to
+    whoever sees the page (on web, the browser's user) and encrypts whatever is typed into
+    it as authentic; never ship it in a production app.
+
     Args:
         storage: The namespace to inspect.
         title: The heading shown above the table.

@@ -1,0 +1,157 @@
+"""Stored text is attacker-controlled (the browser's user edits localStorage): whatever it
+holds, decoding it ends in linear time with the value or a clear error, never a stall of
+the event loop, a RecursionError or an unbounded int() conversion."""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from flet_storage import Codec, CorruptDataError, FletStorage, MemoryBackend
+from flet_storage._codec import PREFIX
+from flet_storage._errors import DecodeError
+
+CODEC = Codec()
+P61 = 2**61 - 1  # hash(i * P61) == 0 for every int i
+N = 2000  # elements: enough for the old quadratic decode to succeed, just slowly
+FLOODED = "share hash values far more often than chance allows"
+
+
+def tagged(tag: str, payload: object) -> str:
+    return PREFIX + json.dumps({"$fs": tag, "v": payload}, separators=(",", ":"))
+
+
+def env(tag: str, payload: object) -> dict[str, object]:
+    return {"$fs": tag, "v": payload}
+
+
+def colliding_ints(n: int) -> list[int]:
+    return [i * P61 for i in range(n)]
+
+
+# Every text below holds N elements or keys of one hash value, in a form the codec reads.
+COLLIDING = {
+    "set of ints": tagged("set", colliding_ints(N)),
+    "frozenset of ints": tagged("frozenset", colliding_ints(N)),
+    "dict with int keys": tagged("dict", [[i, 0] for i in colliding_ints(N)]),
+    "1.1.x set of ints": json.dumps({"__type__": "set", "values": colliding_ints(N)}),
+    "set of big ints": tagged("set", [env("int", format(i, "x")) for i in colliding_ints(N)[1:]]),
+    "set of Decimals": tagged("set", [env("decimal", str(i)) for i in colliding_ints(N)]),
+    "set of UUIDs": tagged("set", [env("uuid", str(uuid.UUID(int=i))) for i in colliding_ints(N)]),
+    "set of tuples": tagged("set", [env("tuple", [i, 1]) for i in colliding_ints(N)]),
+    "dict with frozenset keys": tagged(
+        "dict", [[env("frozenset", [i]), 0] for i in colliding_ints(N)]
+    ),
+    "set of floats and ints": tagged(  # hash 1: 2**-61 is 1 modulo P61
+        "set", [2.0 ** (-61 * j) for j in range(1, 18)] + [1 + i for i in colliding_ints(N)]
+    ),
+}
+
+
+def test_the_inputs_really_collide() -> None:
+    for text in COLLIDING.values():
+        json.loads(text.removeprefix(PREFIX))  # valid JSON
+    assert {hash(uuid.UUID(int=i)) for i in colliding_ints(N)} == {0}
+    assert {hash(Decimal(i)) for i in colliding_ints(N)} == {0}
+    assert len({hash((i, 1)) for i in colliding_ints(N)}) == 1
+    assert len({hash(frozenset([i])) for i in colliding_ints(N)}) == 1
+    assert {hash(2.0 ** (-61 * j)) for j in range(1, 18)} == {1}
+
+
+@pytest.mark.parametrize("text", COLLIDING.values(), ids=COLLIDING.keys())
+def test_elements_crafted_to_collide_are_refused(text: str) -> None:
+    with pytest.raises(DecodeError, match=FLOODED):
+        CODEC.decode(text)
+
+
+@pytest.mark.parametrize("where", ["top", "nested"])
+async def test_through_the_storage_a_flood_is_corrupt_data_naming_the_key(where: str) -> None:
+    backend = MemoryBackend()
+    storage = FletStorage("app", backend=backend)
+    inner = {"$fs": "set", "v": colliding_ints(N)}
+    tree = inner if where == "top" else {"a": [1, {"b": inner}]}
+    backend.data["app.k"] = PREFIX + json.dumps(tree)
+    with pytest.raises(CorruptDataError, match=f"key 'k'.*{FLOODED}"):
+        await storage.get("k")
+
+
+def collisions_allowed() -> Iterator[tuple[str, Any]]:
+    yield "128 ints of one hash (small sets are not checked)", set(colliding_ints(128))
+    yield "many sets of 128 ints of one hash", [frozenset(colliding_ints(128))] * 20
+    yield "powers of two up to 2**3000 (hashes repeat every 61)", {2**k for k in range(3001)}
+    yield "-1 and -2 share a hash", set(range(-1000, 1000))
+    yield "groups of 8 ints per hash", {g + i * P61 for g in range(500) for i in range(8)}
+    yield "dict of 2000 int keys", {i: str(i) for i in range(2000)}
+    yield "10000 strs", {f"tag-{i}" for i in range(10000)}
+
+
+@pytest.mark.parametrize(("name", "value"), list(collisions_allowed()))
+def test_what_real_data_shares_still_round_trips(name: str, value: Any) -> None:
+    assert CODEC.decode(CODEC.encode(value)) == value
+
+
+def test_from_129_elements_on_a_set_is_checked() -> None:
+    assert CODEC.decode(tagged("set", colliding_ints(128))) == set(colliding_ints(128))
+    with pytest.raises(DecodeError, match=FLOODED):
+        CODEC.decode(tagged("set", colliding_ints(129)))
+
+
+def test_equal_elements_are_still_refused() -> None:
+    for n in (3, 1000):
+        with pytest.raises(DecodeError):
+            CODEC.decode(tagged("set", [7] * n))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        "[" * 1_000_000,
+        PREFIX + '{"$fs":"tuple","v":[' * 50_000 + "]}" * 50_000,
+        '{"a":' * 100_000 + "1" + "}" * 100_000,
+    ],
+    ids=["lists", "unclosed", "envelopes", "dicts"],
+)
+async def test_deep_nesting_is_a_clear_error(text: str) -> None:
+    with pytest.raises(DecodeError, match="nested too deeply"):
+        CODEC.decode(text)
+    backend = MemoryBackend()
+    backend.data["app.k"] = text
+    with pytest.raises(CorruptDataError, match=r"key 'k'.*nested too deeply"):
+        await FletStorage("app", backend=backend).get("k")
+
+
+@pytest.fixture
+def int_digit_limit() -> Iterator[None]:
+    """Restores the process's int() digit limit a test changes."""
+    limit = sys.get_int_max_str_digits()
+    yield
+    sys.set_int_max_str_digits(limit)
+
+
+@pytest.mark.skipif(not hasattr(sys, "get_int_max_str_digits"), reason="Python < 3.10.7")
+@pytest.mark.parametrize("limit", [None, 0, 100_000, 640])
+@pytest.mark.parametrize("sign", ["", "-"])
+@pytest.mark.usefixtures("int_digit_limit")
+def test_integers_over_the_digit_limit_are_a_clear_error(limit: int | None, sign: str) -> None:
+    if limit is not None:
+        sys.set_int_max_str_digits(limit)  # 0: no limit, int() of n digits takes n**2 time
+    allowed = 640 if limit == 640 else 4300
+    fits = sign + "9" * allowed
+    assert CODEC.decode(fits) == int(fits)
+    for text in (sign + "9" * (allowed + 1), sign + "1" * 200_000):
+        for stored in (text, f"[{text}]", PREFIX + f"[{text}]", f'{{"a": {text}}}'):
+            with pytest.raises(DecodeError, match=f"an integer of more than {allowed} decimal"):
+                CODEC.decode(stored)
+
+
+def test_a_timezone_offset_out_of_range_is_a_clear_error() -> None:
+    for offset in (86_400_000_000, 10**30):
+        with pytest.raises(DecodeError, match="timezone offset out of range"):
+            CODEC.decode(tagged("timezone", [offset, None]))
