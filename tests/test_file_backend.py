@@ -31,9 +31,23 @@ def _load(path: Path) -> Any:
     return json.loads(_text(path))
 
 
-def _write(path: Path, text: str) -> None:
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def _owner(path: Path) -> tuple[int, int]:
+    return path.stat().st_uid, path.stat().st_gid
+
+
+def _bytes(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+def _write(path: Path, text: str, mode: int | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
+    if mode is not None:
+        path.chmod(mode)
 
 
 @pytest.fixture
@@ -135,18 +149,17 @@ async def test_a_dangling_symlink_creates_its_target(path: Path, tmp_path: Path)
 
 @pytest.mark.parametrize("mode", [0o644, 0o664, 0o600, 0o444])
 async def test_keeps_the_mode(path: Path, mode: int) -> None:
-    _write(path, "{}")
-    path.chmod(mode)
+    _write(path, "{}", mode)
     if mode == 0o444 and os.geteuid() != 0:
         pytest.skip("only root may replace a read-only file's contents here")
     await FileBackend(path).set("a.x", "1")
-    assert stat.S_IMODE(path.stat().st_mode) == mode
+    assert _mode(path) == mode
     assert _load(path) == {"flutter.a.x": "1"}
 
 
 async def test_a_new_file_is_private(path: Path) -> None:
     await FileBackend(path).set("a.x", "1")
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert _mode(path) == 0o600
 
 
 @pytest.mark.skipif(
@@ -156,7 +169,7 @@ async def test_keeps_the_owner(path: Path) -> None:
     _write(path, "{}")
     os.chown(path, 4321, 4322)
     await FileBackend(path).set("a.x", "1")
-    assert (path.stat().st_uid, path.stat().st_gid) == (4321, 4322)
+    assert _owner(path) == (4321, 4322)
 
 
 _WRITER = """
@@ -190,8 +203,7 @@ def test_two_processes_lose_no_write(path: Path) -> None:
 
 async def test_read_only_never_writes(path: Path) -> None:
     text = json.dumps({"flutter.a.x": "1", "flutter.a.y": 2})
-    _write(path, text)
-    path.chmod(0o444)
+    _write(path, text, 0o444)
     backend = FileBackend(path, read_only=True)
     assert repr(backend).endswith("read_only=True)")
     assert await backend.get("a.x") == "1"
@@ -200,7 +212,7 @@ async def test_read_only_never_writes(path: Path) -> None:
     assert await backend.remove("a.x") is True
     assert await backend.clear() is True
     assert _text(path) == text
-    assert stat.S_IMODE(path.stat().st_mode) == 0o444
+    assert _mode(path) == 0o444
     assert list(path.parent.iterdir()) == [path]  # not even a lock file
 
 
@@ -210,9 +222,22 @@ async def test_fletstorage_reads_leave_a_read_only_file_alone(path: Path) -> Non
     past = FletStorage("my_app", backend=FileBackend(path), clock=lambda: 1_000.0)
     await past.set("token", "abc", ttl=10)
     await past.set("theme", "dark")
-    before = path.read_bytes()
+    before = _bytes(path)
     storage = FletStorage("my_app", backend=FileBackend(path, read_only=True))
     assert await storage.get_or_default("token") is None
     assert await storage.get_keys() == ["theme"]
     await storage.settle()
-    assert path.read_bytes() == before
+    assert _bytes(path) == before
+
+
+def test_one_backend_serves_several_event_loops(path: Path) -> None:
+    """Concurrent writes in one `asyncio.run`, then more in another: nothing is tied to
+    the first event loop."""
+    backend = FileBackend(path)
+
+    async def write(tag: str) -> None:
+        await asyncio.gather(*(backend.set(f"{tag}.k{i}", i) for i in range(5)))
+
+    asyncio.run(write("one"))
+    asyncio.run(write("two"))
+    assert len(_load(path)) == 10

@@ -111,6 +111,10 @@ class Target:
         self.format: Format = fmt or detect(path, data)
         kind = FileBackend if self.format == "desktop" else LocalStorageDump
         self.backend: FileBackend = kind(path, read_only=command in READS)
+        try:
+            self.backend.check()
+        except ValueError as exc:
+            raise Failure(str(exc)) from None
 
 
 def _read_json(path: Path, *, missing_ok: bool = False) -> Any:

@@ -54,7 +54,8 @@ class FileBackend(BaseBackend):
       FileBackend (or the `flet-storage` command) respect: an exclusive lock (`fcntl` on
       POSIX, `msvcrt` on Windows) on `shared_preferences.json.lock` beside the file,
       created on the first write and left there. The file is read again under the lock,
-      so two processes writing one file lose none of each other's changes.
+      so two processes (or threads, or FileBackend objects) writing one file lose none of
+      each other's changes.
     * Each write replaces the file atomically (a temporary file in the same directory,
       then `os.replace`). A symlink is written through: its target is replaced, the link
       stays. The file keeps its mode, and its owner and group where the process may set
@@ -80,7 +81,6 @@ class FileBackend(BaseBackend):
     def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False) -> None:
         self.path = Path(path)
         self.read_only = read_only
-        self._lock = asyncio.Lock()
 
     def __repr__(self) -> str:
         extra = ", read_only=True" if self.read_only else ""
@@ -114,7 +114,25 @@ class FileBackend(BaseBackend):
 
     def _from_file(self, key: str, stored: object) -> RawValue:
         """The value the file holds as `stored` under `key` (full key, prefix included)."""
-        return check_raw(stored)  # a list is copied
+        try:
+            return check_raw(stored)  # a list is copied
+        except ValueError as exc:
+            raise ValueError(
+                f"{self.path}: {key!r} holds no SharedPreferences value: {exc}"
+            ) from None
+
+    def check(self) -> None:
+        """Read the whole file now and check every value in it, as a tool does before
+        trusting a file (a call only checks what it reads).
+
+        Raises:
+            ValueError: The file is not a JSON object, or a value in it is not one this
+                backend can read; the message names the key, never the value.
+        """
+        data = self._load()
+        for key, stored in data.items():
+            if key.startswith(FLUTTER_PREFIX) and stored is not None:
+                self._from_file(key, stored)
 
     async def _read(self, fn: Callable[[dict[str, Any]], T]) -> T:
         data = await asyncio.to_thread(self._load)
@@ -132,8 +150,9 @@ class FileBackend(BaseBackend):
                 if fn(data):
                     write_atomically(self.path, dump(data))
 
-        async with self._lock:
-            await asyncio.to_thread(change)
+        # The lock file serializes the writes of this process's threads too (each opens it
+        # anew), so no asyncio.Lock, which would tie the backend to one event loop.
+        await asyncio.to_thread(change)
 
     # -- the Backend methods -------------------------------------------------------------------
 
