@@ -108,7 +108,7 @@ class Target:
         self.path = path
         self.storages: list[FletStorage] = []
         data = _read_json(path, missing_ok=command in ("set", "import"))
-        self.format: Format = fmt or detect(path, data)
+        self.format: Format = fmt or detect(path, data, writing=command not in READS)
         kind = FileBackend if self.format == "desktop" else LocalStorageDump
         self.backend: FileBackend = kind(path, read_only=command in READS)
         try:
@@ -144,7 +144,7 @@ def _read_json(path: Path, *, missing_ok: bool = False) -> Any:
 _ONLY_DESKTOP, _DESKTOP, _WEB, _EITHER = "only desktop", "desktop", "web", None
 
 
-def detect(path: Path, data: object) -> Format:
+def detect(path: Path, data: object, *, writing: bool = True) -> Format:
     """The format of a file's content (`data`: its JSON; None: missing or empty).
 
     A localStorage dump holds only strings, each the JSON of what SharedPreferences stores
@@ -152,11 +152,13 @@ def detect(path: Path, data: object) -> Format:
     those values themselves. So a `flutter.` value that is not such a string means a desktop
     file. Otherwise each string whose JSON is itself a string votes: web if that string is
     what FletStorage stores, desktop if not. Numbers, booleans and lists (and values nested
-    too deeply to parse) read the same either way and do not vote.
+    too deeply to parse) do not vote: FletStorage reads them the same either way, so with
+    no votes at all a file is read as desktop, but not written (the formats write
+    differently).
 
     Raises:
-        Failure: `data` is not an object, or the content cannot decide (no votes, or votes
-            both ways): `--format` must.
+        Failure: `data` is not an object, or the content cannot decide (votes both ways,
+            or no votes when `writing`): `--format` must.
     """
     if data is not None and not isinstance(data, dict):
         raise Failure(
@@ -173,6 +175,8 @@ def detect(path: Path, data: object) -> Format:
     votes.discard(_EITHER)
     if len(votes) == 1:
         return "web" if _WEB in votes else "desktop"
+    if not votes and not writing:
+        return "desktop"
     why = "both ways" if votes else "either way"
     raise Failure(
         f"{path}: cannot tell a desktop shared_preferences.json from a localStorage dump "

@@ -78,6 +78,8 @@ class FileBackend(BaseBackend):
         PermissionError: (on `set`) The backend is read-only.
     """
 
+    _what = "a shared_preferences.json file"  # what the file should be, for messages
+
     def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False) -> None:
         self.path = Path(path)
         self.read_only = read_only
@@ -106,8 +108,6 @@ class FileBackend(BaseBackend):
             )
         return data
 
-    _what = "a shared_preferences.json file"
-
     def _to_file(self, value: RawValue) -> object:
         """What the file holds for `value`."""
         return value
@@ -123,7 +123,8 @@ class FileBackend(BaseBackend):
 
     def check(self) -> None:
         """Read the whole file now and check every value in it, as a tool does before
-        trusting a file (a call only checks what it reads).
+        trusting a file (a call only checks what it reads). It blocks: call it before the
+        event loop runs, or through `asyncio.to_thread`.
 
         Raises:
             ValueError: The file is not a JSON object, or a value in it is not one this
