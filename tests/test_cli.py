@@ -243,6 +243,11 @@ def test_encrypted_values_stay_sealed(capsys: pytest.CaptureFixture[str], tmp_pa
     assert status == 2
     assert "is encrypted" in err
     assert "--key-env" in err
+    before = _text(path)
+    status, _, err = run(capsys, "set", str(path), "vault", "pin", '"1234"')  # not plaintext
+    assert status == 2
+    assert "--key-env" in _one_line(err)
+    assert _text(path) == before
     status, out, err = run(capsys, "export", str(path), "vault")
     assert status == 2
     assert "--key-env" in err

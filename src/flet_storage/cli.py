@@ -111,10 +111,20 @@ class Target:
         self.format: Format = fmt or detect(path, data, writing=command not in READS)
         kind = FileBackend if self.format == "desktop" else LocalStorageDump
         self.backend: FileBackend = kind(path, read_only=command in READS)
-        try:
-            self.backend.check()
+        try:  # every value checked up front; read again by every call
+            self.values = self.backend.read_all()
         except ValueError as exc:
             raise Failure(str(exc)) from None
+
+    def encrypted(self, app: str, key: str | None = None) -> bool:
+        """Whether `key` of namespace `app` (None: any of its keys) holds an encrypted value,
+        as the file was when the command started."""
+        names = [f"{app}.{key}"] if key is not None else self._names(app)
+        texts = [Records.unseal(self.values[name])[0] for name in names if name in self.values]
+        return any(isinstance(text, str) and Encryption.is_encrypted(text) for text in texts)
+
+    def _names(self, app: str) -> list[str]:
+        return [name for name in self.values if name.startswith(f"{app}.")]
 
 
 def _read_json(path: Path, *, missing_ok: bool = False) -> Any:
@@ -297,7 +307,7 @@ async def cmd_ls(target: Target, args: argparse.Namespace) -> int:
     rows = [("KEY", "TYPE", "SIZE", "EXPIRES")]
     codec = Codec()
     for key in sorted(info):
-        raw = await target.backend.get(f"{args.app}.{key}")
+        raw = target.values.get(f"{args.app}.{key}")
         if raw is not None:
             text = Records.unseal(raw)[0]
             size, expires_at = info[key]
@@ -318,12 +328,6 @@ def _type_of(codec: Codec, text: RawValue) -> str:
     except (DecodeError, RecursionError):
         return "(corrupt)"
     return type(value).__name__
-
-
-async def _encrypted(target: Target, app: str, key: str) -> bool:
-    raw = await target.backend.get(f"{app}.{key}")
-    text = None if raw is None else Records.unseal(raw)[0]
-    return isinstance(text, str) and Encryption.is_encrypted(text)
 
 
 def _when(expires_at: float | None) -> str:
@@ -352,7 +356,7 @@ async def cmd_get(target: Target, args: argparse.Namespace) -> int:
             raise await _no_namespace(target, args.app) from None
         raise Failure(f"key {args.key!r} not found in namespace {args.app!r}", NOT_FOUND) from None
     except CorruptDataError:
-        if encryption is None and await _encrypted(target, args.app, args.key):
+        if encryption is None and target.encrypted(args.app, args.key):
             raise _no_key(args) from None
         raise
     if args.json:
@@ -368,6 +372,15 @@ async def cmd_get(target: Target, args: argparse.Namespace) -> int:
     return OK
 
 
+def _writer(target: Target, args: argparse.Namespace) -> FletStorage:
+    """APP's storage to write values with: encrypted with the key of `--key-env`; refused
+    without one if APP holds encrypted values (the app would not read plaintext there)."""
+    encryption = _encryption(args)
+    if encryption is None and target.encrypted(args.app):
+        raise _no_key(args)
+    return _storage(target, args.app, encryption)
+
+
 async def cmd_set(target: Target, args: argparse.Namespace) -> int:
     try:
         value = json.loads(args.value)
@@ -375,7 +388,7 @@ async def cmd_set(target: Target, args: argparse.Namespace) -> int:
         raise Failure("JSON_VALUE is nested too deeply") from None
     except ValueError as exc:
         raise Failure(f"JSON_VALUE is not JSON ({exc}); a string is written '\"text\"'") from None
-    storage = _storage(target, args.app, _encryption(args))
+    storage = _writer(target, args)
     existed = await storage.contains_key(args.key)
     await storage.set(args.key, value)
     change = "replaced its value" if existed else "a new key"
@@ -406,9 +419,7 @@ async def cmd_export(target: Target, args: argparse.Namespace) -> int:
     try:
         document = await storage.export(decrypted=encryption is not None)
     except CorruptDataError as exc:
-        if encryption is None and any(
-            [await _encrypted(target, args.app, key) for key in await storage.get_keys()]
-        ):
+        if encryption is None and target.encrypted(args.app):
             raise _no_key(args) from None
         raise Failure(str(exc)) from None
     n = len(document["items"])
@@ -427,7 +438,7 @@ async def cmd_export(target: Target, args: argparse.Namespace) -> int:
 
 async def cmd_import(target: Target, args: argparse.Namespace) -> int:
     document = _read_json(Path(args.file))
-    storage = _storage(target, args.app, _encryption(args))
+    storage = _writer(target, args)
     try:  # every item is checked before anything is written
         n = await storage.import_(document, replace=args.replace)
     except StorageError:

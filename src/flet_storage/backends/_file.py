@@ -121,19 +121,23 @@ class FileBackend(BaseBackend):
                 f"{self.path}: {key!r} holds no SharedPreferences value: {exc}"
             ) from None
 
-    def check(self) -> None:
-        """Read the whole file now and check every value in it, as a tool does before
-        trusting a file (a call only checks what it reads). It blocks: call it before the
+    def read_all(self) -> dict[str, RawValue]:
+        """Every key and value in the file now, each checked, as a tool reads a file before
+        trusting it (a call only checks what it reads). It blocks: call it before the
         event loop runs, or through `asyncio.to_thread`.
+
+        Returns:
+            Key (as [`get`][flet_storage.Backend.get] takes it) to value.
 
         Raises:
             ValueError: The file is not a JSON object, or a value in it is not one this
                 backend can read; the message names the key, never the value.
         """
-        data = self._load()
-        for key, stored in data.items():
-            if key.startswith(FLUTTER_PREFIX) and stored is not None:
-                self._from_file(key, stored)
+        return {
+            key[len(FLUTTER_PREFIX) :]: self._from_file(key, stored)
+            for key, stored in self._load().items()
+            if key.startswith(FLUTTER_PREFIX) and stored is not None
+        }
 
     async def _read(self, fn: Callable[[dict[str, Any]], T]) -> T:
         data = await asyncio.to_thread(self._load)
