@@ -247,6 +247,6 @@ def test_read_all_checks_every_value(path: Path) -> None:
     _write(path, json.dumps({"flutter.a.x": "1", "flutter.a.gone": None, "other": {"y": 1}}))
     assert FileBackend(path).read_all() == {"a.x": "1"}
     _write(path, json.dumps({"flutter.a.ok": 1, "flutter.a.x": {"secret": 1}}))
-    with pytest.raises(ValueError, match=r"'flutter\.a\.x' holds no SharedPreferences value") as info:
+    with pytest.raises(ValueError, match=r"'flutter\.a\.x' holds no Shared") as info:
         FileBackend(path).read_all()
     assert "secret" not in str(info.value)
