@@ -1,6 +1,7 @@
 """The flet-storage command on a real localStorage dump: values written by FletStorage on
 the real Flutter web client, dumped as `JSON.stringify(localStorage)` would, read back by
-the command exactly; a value it sets is read by the client once put back."""
+the command exactly (told apart from a desktop file by content alone, and never written by
+a read); a value it sets is read by the client once put back."""
 
 from __future__ import annotations
 
@@ -59,6 +60,7 @@ async def test_cli_reads_and_edits_a_local_storage_dump(
     await client.run(write)
     dump = tmp_path / "local_storage.json"
     _write(dump, await client.local_storage())
+    before = dump.read_bytes()
 
     listed = _cli("ls", str(dump))
     assert listed.returncode == 0, listed.stderr
@@ -85,6 +87,13 @@ async def test_cli_reads_and_edits_a_local_storage_dump(
     assert exported.returncode == 0, exported.stderr
     document = json.loads(exported.stdout)
     assert sorted(document["items"]) == sorted([*VALUES, "token"])
+    assert dump.read_bytes() == before  # reading never writes
+
+    # The format is told by the content, not by the file's name.
+    named = tmp_path / "shared_preferences.json"
+    named.write_bytes(before)
+    got = _cli("get", str(named), app_name, "theme")
+    assert (got.returncode, got.stdout) == (0, "'dark'\n"), got.stderr
 
     # A value set in the dump is read by the client once the dump is put back.
     assert _cli("set", str(dump), app_name, "theme", '"light"').returncode == 0
