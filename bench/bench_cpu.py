@@ -125,9 +125,7 @@ def main() -> None:
             runs["this tree"].append(_child(None))
             runs[args.against].append(_child(old_src))
     best = {
-        who: {
-            case: (min(r[case][0] for r in rs), min(r[case][1] for r in rs)) for case in rs[0]
-        }
+        who: {case: (min(r[case][0] for r in rs), min(r[case][1] for r in rs)) for case in rs[0]}
         for who, rs in runs.items()
     }
     print(table(best))
