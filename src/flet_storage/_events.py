@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,12 +31,15 @@ class StorageEvent:
         value: The new value for `"set"` (decoded afresh from what was stored, so
             mutating it changes nothing stored; the listeners of one write share it);
             `None` for the other kinds.
+        remote: Whether the change was made in another session: another tab of the same
+            browser (see `sync=` of [FletStorage][flet_storage.FletStorage]).
     """
 
     app_name: str
     key: str
     kind: ChangeKind
     value: Any = None
+    remote: bool = False
 
 
 Listener = Callable[[StorageEvent], "Awaitable[None] | None"]
@@ -62,6 +66,8 @@ class Subscription:
     listener: Listener
     key: str | None
     _owner: Listeners = field(repr=False)
+    _context: contextvars.Context = field(repr=False, default_factory=contextvars.copy_context)
+    """Where it was subscribed (its Flet page): a change another tab made is heard there."""
 
     def cancel(self) -> None:
         """Stop calling the listener. Cancelling twice does nothing."""
@@ -102,18 +108,24 @@ class Listeners:
         for subscription in list(self._subscriptions):
             if subscription.key is not None and subscription.key != event.key:
                 continue
-            try:
-                result = subscription.listener(event)
-                if inspect.isawaitable(result):
-                    task = asyncio.ensure_future(_log_errors(result, event))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
-            except Exception:
-                _log(event)
+            if event.remote:  # in its own tab's context: e.g. use_storage re-renders there
+                subscription._context.copy().run(self._call, subscription, event)
+            else:
+                self._call(subscription, event)
+
+    def _call(self, subscription: Subscription, event: StorageEvent) -> None:
+        try:
+            result = subscription.listener(event)
+            if inspect.isawaitable(result):
+                task = asyncio.ensure_future(_log_errors(result, event))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        except Exception:
+            _log(event)
 
 
 def announce(
-    listeners: Listeners,
+    audiences: Sequence[tuple[Listeners, bool]],
     app_name: str,
     kind: ChangeKind,
     changes: Sequence[tuple[str, Any]],
@@ -123,11 +135,11 @@ def announce(
     `"set"`, `(key, None)` otherwise. Called after they landed, while their keys are still
     locked, so each key's events come in the order storage saw its changes. A `"set"`
     listener gets the value decoded afresh from the text, so what it does with it changes
-    nothing stored."""
-    if not listeners:
-        return
+    nothing stored. `audiences` are the listeners of each tab that hears it, and whether
+    the change is remote there."""
     for key, text in changes:
-        if not listeners.wants(key):
+        hearing = [(ls, remote) for ls, remote in audiences if ls and ls.wants(key)]
+        if not hearing:
             continue
         value = None
         if text is not None:
@@ -136,7 +148,8 @@ def announce(
             except StorageError:  # a custom decoder failing must not fail the write
                 logger.exception("no change event for %r of %r", key, app_name)
                 continue
-        listeners.fire(StorageEvent(app_name, key, kind, value))
+        for listeners, remote in hearing:
+            listeners.fire(StorageEvent(app_name, key, kind, value, remote))
 
 
 async def _log_errors(result: Awaitable[None], event: StorageEvent) -> None:

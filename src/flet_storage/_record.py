@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._crypto import DecryptionError
@@ -36,6 +36,7 @@ from .backends import Backend, RawValue
 
 if TYPE_CHECKING:
     from ._crypto import Encryption
+    from .sync import InProcessSync
 
 __all__ = ["MARK_PREFIX", "RESERVED", "TTL_PREFIX", "Entry", "Item", "KeyInfo", "Records"]
 
@@ -78,13 +79,14 @@ class Records:
         clock: Callable[[], float],
         decode: Callable[[str, RawValue], Any],
         encryption: Encryption | None = None,
+        sync: InProcessSync | None = None,
     ) -> None:
         self.app_name = app_name
         self.encryption = encryption
         self._where = f"{len(app_name)}:{app_name}".encode("utf-8", "surrogatepass")
         self.prefix = f"{app_name}."
         self.marks = f"{MARK_PREFIX}{app_name}."
-        self.store = Store(backend, app_name, (self.prefix, self.marks), timeout, cached)
+        self.store = Store(backend, app_name, (self.prefix, self.marks), timeout, cached, sync)
         self.clock = clock
         self.decode = decode
 
@@ -99,13 +101,16 @@ class Records:
                 return raw[len(TTL_PREFIX) + len(stamp) + 1 :], float(stamp)
         return raw, None
 
-    def locked(self, keys: Iterable[str]) -> AbstractAsyncContextManager[None]:
+    @asynccontextmanager
+    async def locked(self, keys: Iterable[str]) -> AsyncIterator[None]:
         """Hold the locks of `keys` (the locks of their values; a value's expiry mark is
-        written under it) until the block ends."""
-        return self.store.state().scope.locks.hold(self.prefix + key for key in keys)
+        written under it) until the block ends: the browser's, for a tab that joined one."""
+        await self.store.join()
+        async with self.store.state().scope.locks.hold(self.prefix + key for key in keys):
+            yield
 
     def subscribe(self, listener: Listener, key: str | None) -> Subscription:
-        return self.store.state().listeners.add(listener, key)
+        return self.store.page_state().listeners.add(listener, key)
 
     async def settle(self) -> None:
         """Wait until the background clean-ups under way have finished."""
@@ -129,6 +134,7 @@ class Records:
 
     async def _frames(self, keys: Sequence[str]) -> list[Entry | None]:
         """The stored frames of `keys` (text still encrypted); None if missing or expired."""
+        await self.store.join()
         since = self.store.state().scope.version
         raws = await self.store.read([self.prefix + key for key in keys])
         now = self.clock()
@@ -315,7 +321,7 @@ class Records:
 
     def _announce(self, kind: ChangeKind, changes: Sequence[tuple[str, RawValue | None]]) -> None:
         if changes:
-            announce(self.store.state().listeners, self.app_name, kind, changes, self.decode)
+            announce(self.store.audiences(), self.app_name, kind, changes, self.decode)
 
     def _removals(self, keys: Iterable[str]) -> list[list[Change]]:
         return [[(self.prefix + key, None), (self.marks + key, None)] for key in keys]

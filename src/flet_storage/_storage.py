@@ -20,6 +20,7 @@ from ._record import RESERVED, Entry, Item, KeyInfo, Records
 from ._transfer import MigrationStep, export, import_, migrate
 from ._use_storage import use_storage
 from .backends import Backend, RawValue, SharedPreferencesBackend
+from .sync import DEFAULT as DEFAULT_SYNC
 
 __all__ = ["DEFAULT_TIMEOUT", "FletStorage"]
 
@@ -68,6 +69,13 @@ class FletStorage:
         encryption: Encrypt every value with [Encryption][flet_storage.Encryption] (the
             `[crypto]` extra), bound to its namespace, key and expiry. Key names stay
             readable.
+        sync: Keep the tabs of one browser in step (the default; web only, with the
+            default backend): every tab reads every write made in any other, through one
+            read mirror per browser kept by this process, `update` and `increment` are
+            atomic across tabs, and listeners hear other tabs' writes
+            ([`StorageEvent.remote`][flet_storage.StorageEvent]). `False`: each tab sees
+            what its own client holds (Flet's client loads it once per tab). See the
+            guide "Several tabs and processes".
 
     Raises:
         TypeError: `app_name` is not a `str`, or `encryption` is not an
@@ -92,6 +100,7 @@ class FletStorage:
         cache: bool = False,
         clock: Callable[[], float] = time.time,
         encryption: Encryption | None = None,
+        sync: bool = True,
     ) -> None:
         if not isinstance(app_name, str):
             raise TypeError(f"app_name must be a str, not {type(app_name).__name__}")
@@ -110,7 +119,14 @@ class FletStorage:
         if encryption is not None and not isinstance(encryption, Encryption):
             raise TypeError(f"encryption must be an Encryption, not {type(encryption).__name__}")
         self._records = Records(
-            app_name, self._backend, timeout, cache, clock, self._decode, encryption
+            app_name,
+            self._backend,
+            timeout,
+            cache,
+            clock,
+            self._decode,
+            encryption,
+            DEFAULT_SYNC if sync else None,
         )
 
     def __repr__(self) -> str:

@@ -24,6 +24,7 @@ background clean-ups.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import weakref
 from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -31,8 +32,9 @@ from typing import Any, Literal, TypeAlias
 
 from ._errors import StorageError, StorageFullError, StorageTimeoutError, logger, map_error
 from ._events import Listeners
-from ._locks import KeyLocks
-from .backends import Backend, BaseBackend, RawValue
+from ._locks import KeyLocks, holding_nothing
+from .backends import Backend, BaseBackend, RawValue, SharedPreferencesBackend
+from .sync import BROWSER_KEY, Browser, InProcessSync, Member, browser_tag
 
 __all__ = ["Change", "NamespaceState", "Outcome", "ScopeState", "Store", "first_error"]
 
@@ -58,6 +60,14 @@ class ScopeState:
     unknown: int = 0
     """The version when what the backend holds last became unknown."""
     namespaces: dict[str, NamespaceState] = field(default_factory=dict)
+    browser: Browser | None = None
+    """The browser whose tabs share this scope's data: for a page, the one it joined; for
+    a browser scope, itself (see `flet_storage.sync`)."""
+    member: Member | None = None
+    """A page's part in its browser: what is still to be forwarded to its client."""
+    joining: asyncio.Lock | None = None
+    alone: bool = False
+    """A page that joins no browser (not on web)."""
 
     def note(self, key: str, raw: RawValue | None) -> None:
         """A write the backend confirmed: keep every cache that covers `key` current."""
@@ -107,6 +117,7 @@ class Store:
         prefixes: tuple[str, ...],
         timeout: float | None,
         cached: bool,
+        sync: InProcessSync | None = None,
     ) -> None:
         self.backend = backend
         self.app_name = app_name
@@ -114,22 +125,83 @@ class Store:
         self.timeout = timeout
         self.cached = cached
         self._base = backend if isinstance(backend, BaseBackend) else None
+        # Only the tabs of a browser, each with its own client, have something to sync.
+        self._sync = sync if isinstance(backend, SharedPreferencesBackend) else None
         # A scope that is the backend itself never changes: look its state up once.
         self._static: NamespaceState | None = None
         if self._base is None or type(self._base).scope is BaseBackend.scope:
             self._static = _namespace_state(backend, app_name, prefixes)
 
     def state(self) -> NamespaceState:
+        """The namespace's shared state: its browser's once the page joined one."""
         if self._static is not None:
             return self._static
         assert self._base is not None
+        scope = self._base.scope()
+        if self._sync is not None:
+            scope = _scope_state(scope).browser or scope
+        return _namespace_state(scope, self.app_name, self.prefixes)
+
+    def page_state(self) -> NamespaceState:
+        """The namespace's state on the caller's page (its listeners live there)."""
+        if self._sync is None:
+            return self.state()
+        assert self._base is not None
         return _namespace_state(self._base.scope(), self.app_name, self.prefixes)
+
+    def audiences(self) -> list[tuple[Listeners, bool]]:
+        """Whose listeners hear a change made here: this page's, and those of every other
+        tab of its browser (`True`: remote)."""
+        here = self.page_state()
+        browser = here.scope.browser
+        if browser is None:
+            return [(here.listeners, False)]
+        page = self._base.scope() if self._base is not None else None
+        return [
+            (_namespace_state(tab, self.app_name, self.prefixes).listeners, tab is not page)
+            for tab in list(browser.pages)
+        ]
+
+    async def join(self) -> None:
+        """Join the caller's page to its browser, once per page (web pages only): the
+        browser id is read, or made and stored."""
+        if self._sync is None or self._base is None:
+            return
+        page = self._base.scope()
+        scope = _scope_state(page)
+        if scope.browser is not None or scope.alone:
+            return
+        if not getattr(page, "web", False):
+            scope.alone = True
+            return
+        if scope.joining is None:
+            scope.joining = asyncio.Lock()
+        async with scope.joining:
+            if scope.browser is not None:
+                return
+            (browser_id,) = await self._send([("get", BROWSER_KEY, None)])
+            if isinstance(browser_id, StorageError):
+                raise browser_id
+            tag = browser_tag(browser_id)
+            if tag is None:  # the first tab of this browser (or the id was tampered with)
+                browser_id = secrets.token_hex(16)
+                (stored,) = await self._send([("set", BROWSER_KEY, browser_id)])
+                if isinstance(stored, StorageError):
+                    raise stored
+                tag = browser_tag(browser_id)
+            assert tag is not None
+            browser = self._sync.enter(page, tag)
+            _scope_state(browser).browser = browser
+            scope.member = Member(holding_nothing())
+            scope.browser = browser
 
     # -- reads ---------------------------------------------------------------------------------
 
     async def read(self, keys: Sequence[str]) -> list[RawValue | None]:
         """The raw values of `keys` (None: missing), in one round or from the cache."""
-        cache = await self._cache(self.state()) if self.cached else None
+        await self.join()
+        state = self.state()
+        cache = await self._cache(state) if self.cached or state.scope.browser else None
         if cache is not None:
             return [cache.get(key) for key in keys]
         raws = await self._send([("get", key, None) for key in keys])
@@ -138,7 +210,9 @@ class Store:
 
     async def keys(self) -> list[str]:
         """Every storage key under `prefixes`: one listing call, or the cache."""
-        cache = await self._cache(self.state()) if self.cached else None
+        await self.join()
+        state = self.state()
+        cache = await self._cache(state) if self.cached or state.scope.browser else None
         if cache is not None:
             return list(cache)
         return await self._list()
@@ -158,6 +232,7 @@ class Store:
         """Apply the groups in one round; each group's outcome, in order. The caller holds
         the locks of every key written. `previous=False`: read nothing first (each
         previous value is then None, and nothing is put back)."""
+        await self.join()
         state = self.state()
         try:
             return await self._write(state, groups, previous)
@@ -174,6 +249,10 @@ class Store:
             for group in groups
             for key, raw in group
         ]
+        member = self.page_state().scope.member
+        if member is not None:  # this tab's own write supersedes what it was still to be sent
+            for key, _ in (change for group in groups for change in group):
+                member.pending.pop(key, None)
         # A write uses the cache if loaded, never loads it: it must not wait for a load.
         cache = self._loaded(state)
         if cache is None:
@@ -188,6 +267,7 @@ class Store:
         version = scope.version = scope.version + 1
         outcomes: list[Outcome] = []
         undo: list[Change] = []
+        applied: list[Change] = []  # the groups that landed whole: what other tabs get
         answers_left = iter(results)
         for group, before in zip(groups, befores, strict=True):
             error: StorageError | None = None
@@ -209,10 +289,39 @@ class Store:
                     undo.append((group[0][0], before))
                 else:
                     scope.invalidate()
+            else:
+                applied.extend(group)
             outcomes.append((before, error))
+        if scope.browser is not None and applied:
+            self._forward(scope.browser, applied)
         if undo:
             await self._restore(state, undo)
         return outcomes
+
+    def _forward(self, browser: Browser, changes: list[Change]) -> None:
+        """Send `changes` to the clients of the browser's other tabs, in the background and
+        in order, newest value of a key only."""
+        here = self._base.scope() if self._base is not None else None
+        for tab in list(browser.pages):
+            member = _scope_state(tab).member
+            if tab is here or member is None:
+                continue
+            member.pending.update(changes)
+            if member.task is None or member.task.done():
+                drain = self._drain(member)
+                member.task = member.context.run(asyncio.get_running_loop().create_task, drain)
+
+    async def _drain(self, member: Member) -> None:
+        """Runs in the tab's own context, so its calls reach that tab's client."""
+        while member.pending:
+            changes = list(member.pending.items())
+            member.pending.clear()
+            ops: list[_Op] = [
+                ("remove", key, None) if raw is None else ("set", key, raw) for key, raw in changes
+            ]
+            failed = first_error(await self._send(ops))
+            if failed is not None:  # e.g. a closed tab: its next load reads localStorage
+                logger.debug("a write could not reach another tab: %s", failed)
 
     async def _restore(self, state: NamespaceState, changes: list[Change]) -> None:
         ops: list[_Op] = [
@@ -315,12 +424,12 @@ class Store:
         """`exc` as our error, naming the call by the key, e.g. `get('theme') in
         namespace 'app'`."""
         prefix = next((p for p in self.prefixes if key.startswith(p)), None)
-        if method == "keys":
-            what = "get_keys()"
+        if method == "keys" or prefix is None:
+            what = "get_keys()" if method == "keys" else f"{method}({key!r})"
         elif prefix == self.prefixes[0]:
             what = f"{method}({key[len(prefix) :]!r})"
         else:
-            what = f"{method} mark({key[len(prefix or '') :]!r})"
+            what = f"{method} mark({key[len(prefix) :]!r})"
         return map_error(exc, f"{what} in namespace {self.app_name!r}", self.timeout)
 
     # -- the read cache ------------------------------------------------------------------------
@@ -331,6 +440,7 @@ class Store:
         if (
             state.cache is not None
             and base is not None
+            and state.scope.browser is None  # a browser's mirror is kept by its tabs' writes
             and state.generation is not base.generation()
         ):
             state.cache = None  # e.g. the page reloaded: its client re-read storage
@@ -349,6 +459,7 @@ class Store:
     async def load(self) -> None:
         """Load the cache, even if loaded; keep it if no write landed meanwhile, else drop
         it (the next read loads again)."""
+        await self.join()
         state = self.state()
         generation = None if self._base is None else self._base.generation()
         loading = state.loading = asyncio.get_running_loop().create_future()
@@ -409,6 +520,14 @@ _pinned: dict[object, ScopeState] = {}
 
 
 def _namespace_state(scope: object, app_name: str, prefixes: tuple[str, ...]) -> NamespaceState:
+    state = _scope_state(scope)
+    namespace = state.namespaces.get(app_name)
+    if namespace is None:
+        namespace = state.namespaces[app_name] = NamespaceState(state, prefixes)
+    return namespace
+
+
+def _scope_state(scope: object) -> ScopeState:
     # Kept on the scope itself where it can be (a Flet page): a listener that refers to the
     # page then makes a cycle the garbage collector frees with the page, where a dict keyed
     # by the page would keep it. A scope that takes neither attributes nor weak references
@@ -423,7 +542,4 @@ def _namespace_state(scope: object, app_name: str, prefixes: tuple[str, ...]) ->
                 state = _weak.setdefault(scope, state)
             except TypeError:
                 state = _pinned.setdefault(scope, state)
-    namespace = state.namespaces.get(app_name)
-    if namespace is None:
-        namespace = state.namespaces[app_name] = NamespaceState(state, prefixes)
-    return namespace
+    return state
