@@ -1,5 +1,7 @@
 """Requirements 3 and 9: many sessions of one server process, each with its own storage
-(one module-level FletStorage shared by all), and the read cache across two tabs."""
+(one module-level FletStorage shared by all), and the read cache across two tabs with sync
+off (`sync=False`), which shows what Flet's client does on its own: each tab keeps its own
+copy of localStorage. tests/e2e/test_sync.py shows the same tabs with sync on."""
 
 from __future__ import annotations
 
@@ -71,7 +73,7 @@ async def test_one_module_level_storage_serves_concurrent_sessions(
         await asyncio.gather(*(p.close() for p in others))
 
 
-# -- the read cache (cache=True) ------------------------------------------------------------
+# -- the read cache (cache=True) with sync off: what Flet's client does on its own -------
 
 
 async def _two_tabs(profile: Profile, server: FletServer) -> tuple[Client, Client]:
@@ -83,7 +85,7 @@ async def _two_tabs(profile: Profile, server: FletServer) -> tuple[Client, Clien
 
 def _writer(app_name: str, **items: Any) -> Any:
     async def write(page: ft.Page) -> None:
-        await FletStorage(app_name).set_many(items)
+        await FletStorage(app_name, sync=False).set_many(items)
 
     return write
 
@@ -93,11 +95,13 @@ async def test_cache_answers_reads_locally_and_goes_stale_across_tabs(
 ) -> None:
     a, b = await _two_tabs(profile, server)
     counter = CallCounter()
-    cached = FletStorage(app_name, cache=True)  # tab A's storage, kept across its handlers
+    cached = FletStorage(
+        app_name, cache=True, sync=False
+    )  # tab A's storage, kept across its handlers
 
     async def load(page: ft.Page) -> list[Any]:
         seen = [await cached.get_or_default("k")]  # loads the (empty) namespace
-        writer = FletStorage(app_name)  # uncached: its writes reach the shared cache
+        writer = FletStorage(app_name, sync=False)  # uncached: its writes reach the shared cache
         await writer.set("k", 0)
         seen.append(await cached.get("k"))
         await writer.update("k", lambda v: v + 1)
@@ -117,13 +121,13 @@ async def test_cache_answers_reads_locally_and_goes_stale_across_tabs(
             "keys": await cached.get_keys(),
             "many": await cached.get_many(["k", "k2"]),
             # another FletStorage(cache=True) of the namespace on this page shares the cache
-            "other": await FletStorage(app_name, cache=True).get("k"),
+            "other": await FletStorage(app_name, cache=True, sync=False).get("k"),
         }
 
     async def uncached_reads(page: ft.Page) -> dict[str, Any]:
         return {
-            "get": await FletStorage(app_name).get_or_default("k"),
-            "keys": sorted(await FletStorage(app_name).get_keys()),
+            "get": await FletStorage(app_name, sync=False).get_or_default("k"),
+            "keys": sorted(await FletStorage(app_name, sync=False).get_keys()),
             "raw_get": await ft.SharedPreferences().get(f"{app_name}.k"),
             "raw_keys": sorted(await ft.SharedPreferences().get_keys(f"{app_name}.")),
         }
@@ -180,7 +184,7 @@ async def test_another_tabs_write_shows_after_a_reload_not_before(
     in tab A (plain SharedPreferences, FletStorage, refresh()) sees tab B's write until tab
     A reloads; after the reload a cached FletStorage sees it too (its cache is dropped)."""
     a, b = await _two_tabs(profile, server)
-    cached = FletStorage(app_name, cache=True)
+    cached = FletStorage(app_name, cache=True, sync=False)
 
     async def load(page: ft.Page) -> Any:
         await cached.set("k", "old")
@@ -206,15 +210,15 @@ async def test_cache_does_not_outlive_a_reload(client: Client, app_name: str) ->
     client that reads localStorage again; a read cache loaded before must not survive it."""
 
     async def load_then_write_behind_its_back(page: ft.Page) -> tuple[Any, Any]:
-        cached = FletStorage(app_name, cache=True)
+        cached = FletStorage(app_name, cache=True, sync=False)
         before = await cached.get_or_default("k")  # loads the namespace: no "k"
         await ft.SharedPreferences().set(f"{app_name}.k", '"raw"')  # not through FletStorage
         return before, await cached.get_or_default("k")
 
     async def read(page: ft.Page) -> tuple[Any, Any]:
         return (
-            await FletStorage(app_name).get_or_default("k"),
-            await FletStorage(app_name, cache=True).get_or_default("k"),
+            await FletStorage(app_name, sync=False).get_or_default("k"),
+            await FletStorage(app_name, cache=True, sync=False).get_or_default("k"),
         )
 
     assert await client.run(load_then_write_behind_its_back) == (None, None)  # documented
