@@ -208,9 +208,10 @@ class Records:
         groups: list[list[Change]] = []
         for key, text, expires_at in items:
             value: Change = (self.prefix + key, self._seal(key, text, expires_at))
-            groups.append(
-                [value] if expires_at is None else [value, (self.marks + key, expires_at)]
-            )
+            # The mark's value is text, which every Flet client stores (0.81 and 0.82 store
+            # nothing else); only its key is read.
+            mark: Change = (self.marks + key, repr(expires_at))
+            groups.append([value] if expires_at is None else [value, mark])
         outcomes = await self.store.write(groups)
         since = self.store.state().scope.version
         landed = [

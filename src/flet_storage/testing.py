@@ -61,19 +61,39 @@ Flet page.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Literal, TypeAlias, cast
+from typing import Any, Literal, TypeAlias, TypeVar, cast
 
 import pytest
 
+from ._errors import NoPageError
 from ._storage import FletStorage
-from .backends import Backend, BaseBackend, MemoryBackend, RawValue
+from .backends import (
+    Backend,
+    BaseBackend,
+    MemoryBackend,
+    RawValue,
+    SharedPreferencesBackend,
+)
+from .backends._base import check_raw
 
-__all__ = ["CONTRACT", "BackendContract", "Call", "Handler", "ScriptedBackend", "settle"]
+__all__ = [
+    "CONTRACT",
+    "BackendContract",
+    "Call",
+    "FakeBrowser",
+    "FakeTab",
+    "Handler",
+    "ScriptedBackend",
+    "settle",
+]
+
+T = TypeVar("T")
 
 
 async def settle(storage: FletStorage) -> None:
@@ -341,3 +361,119 @@ class ScriptedBackend(BaseBackend):
     def on_timeout(self) -> None:
         """FletStorage's notice that a call got no answer: counted, nothing else."""
         self.calls["on_timeout"] += 1
+
+
+# -- a browser with tabs, for sync -------------------------------------------------------------
+
+_tab: contextvars.ContextVar[FakeTab | None] = contextvars.ContextVar("fake_tab", default=None)
+
+
+class FakeTab:
+    """A tab of a [FakeBrowser][flet_storage.testing.FakeBrowser]: a web page whose client
+    holds its own copy of localStorage, loaded at its first SharedPreferences call and never
+    reloaded (as Flet's web client does). Run code in it with
+    [`run`][flet_storage.testing.FakeTab.run].
+
+    Attributes:
+        copy: The tab's client copy (`flutter.`-less storage keys to raw values); None until
+            its first call.
+        answering: Cleared, the tab's client stops answering (a closed tab whose session
+            lives on); set again, it answers what was held.
+    """
+
+    web = True  # what flet_storage.sync looks at on a page
+
+    def __init__(self, browser: FakeBrowser) -> None:
+        self.browser = browser
+        self.copy: dict[str, RawValue] | None = None
+        self.answering = asyncio.Event()
+        self.answering.set()
+
+    async def run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Await `fn(*args)` as a task of this tab (its page context), like an event
+        handler of the tab."""
+        context = contextvars.copy_context()
+        context.run(_tab.set, self)
+        task: asyncio.Task[T] = context.run(asyncio.ensure_future, fn(*args))
+        return await task
+
+    async def _answer(self) -> dict[str, RawValue]:
+        """The client's copy, once it answers (loaded at the first call)."""
+        if self.copy is None:
+            self.copy = dict(self.browser.local_storage)
+        await self.answering.wait()
+        await asyncio.sleep(0)  # an answer takes a turn of the loop; calls answer in order
+        return self.copy
+
+
+class FakeBrowser:
+    """One browser profile for unit tests of sync: one localStorage, tabs that each keep
+    their own copy of it (see [FakeTab][flet_storage.testing.FakeTab]), and `backend`, a
+    [SharedPreferencesBackend][flet_storage.SharedPreferencesBackend] that reaches the
+    client of the tab it is called from, as the real one reaches the current page's.
+
+    ```python
+    browser = FakeBrowser()
+    a, b = browser.open_tab(), browser.open_tab()
+    storage = FletStorage("app", backend=browser.backend)
+    await a.run(storage.set, "n", 1)
+    assert await b.run(storage.get, "n") == 1  # sync: B reads A's write
+    ```
+
+    Attributes:
+        local_storage: What localStorage holds (storage keys to raw values).
+        backend: The backend to give FletStorage.
+    """
+
+    def __init__(self, local_storage: dict[str, RawValue] | None = None) -> None:
+        self.local_storage: dict[str, RawValue] = dict(local_storage or {})
+        self.backend: SharedPreferencesBackend = _TabBackend()
+
+    def open_tab(self) -> FakeTab:
+        """A new tab: its client copy is what localStorage holds at its first call."""
+        return FakeTab(self)
+
+
+class _TabBackend(SharedPreferencesBackend):
+    def _tab(self) -> FakeTab:
+        tab = _tab.get()
+        if tab is None:
+            raise NoPageError("not in a FakeTab: use await tab.run(...)")
+        return tab
+
+    def scope(self) -> Any:
+        return self._tab()
+
+    def generation(self) -> object:
+        return self._tab()
+
+    def on_timeout(self) -> None:
+        pass
+
+    async def set(self, key: str, value: RawValue) -> bool:
+        tab = self._tab()
+        value = check_raw(value)
+        copy = await tab._answer()
+        copy[key] = tab.browser.local_storage[key] = value
+        return True
+
+    async def get(self, key: str) -> RawValue | None:
+        return (await self._tab()._answer()).get(key)
+
+    async def contains_key(self, key: str) -> bool:
+        return key in await self._tab()._answer()
+
+    async def remove(self, key: str) -> bool:
+        tab = self._tab()
+        (await tab._answer()).pop(key, None)
+        tab.browser.local_storage.pop(key, None)
+        return True
+
+    async def get_keys(self, key_prefix: str) -> list[str]:
+        return [key for key in await self._tab()._answer() if key.startswith(key_prefix)]
+
+    async def clear(self) -> bool:
+        tab = self._tab()
+        (await tab._answer()).clear()
+        tab.browser.local_storage.clear()
+        return True

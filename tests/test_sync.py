@@ -1,0 +1,177 @@
+"""Live sync between the tabs of one browser (`flet_storage.sync`, the store's browser scope),
+on `testing.FakeBrowser`: tabs whose clients each keep their own copy of localStorage."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import pytest
+
+from flet_storage import FletStorage, MemoryBackend, StorageEvent
+from flet_storage.sync import BROWSER_KEY, browser_tag
+from flet_storage.testing import FakeBrowser, FakeTab
+
+
+def _storage(browser: FakeBrowser, sync: bool = True, **kwargs: Any) -> FletStorage:
+    return FletStorage("app", backend=browser.backend, sync=sync, **kwargs)
+
+
+async def _forwarded(browser: FakeBrowser, *tabs: FakeTab) -> None:
+    """Wait until the writes forwarded to `tabs` have reached their clients."""
+    storage = _storage(browser)
+    for tab in tabs:
+        for _ in range(1000):
+            if tab.copy == browser.local_storage:
+                break
+            await tab.run(storage.settle)
+            await asyncio.sleep(0)
+        assert tab.copy == browser.local_storage
+
+
+async def test_without_sync_a_tab_reads_its_stale_copy_and_loses_increments() -> None:
+    browser = FakeBrowser()
+    a, b = browser.open_tab(), browser.open_tab()
+    storage = _storage(browser, sync=False)
+    await a.run(storage.set, "n", 0)
+    b_late = browser.open_tab()
+    assert await b_late.run(storage.get, "n") == 0  # its client loads its copy now
+    await a.run(storage.increment, "n")
+    assert await b_late.run(storage.get, "n") == 0  # stale
+    assert await b_late.run(storage.increment, "n") == 1  # A's increment is lost
+    assert await b.run(storage.get, "n") == 1  # B's first call: its copy loads now
+
+
+async def test_with_sync_every_tab_reads_every_write() -> None:
+    browser = FakeBrowser()
+    a = browser.open_tab()
+    storage = _storage(browser)
+    await a.run(storage.set, "n", 0)
+    b = browser.open_tab()
+    steps = [await b.run(storage.get, "n"), await a.run(storage.increment, "n")]
+    steps += [await b.run(storage.get, "n"), await b.run(storage.increment, "n")]
+    c = browser.open_tab()
+    steps.append(await c.run(storage.get, "n"))
+    assert steps == [0, 1, 1, 2, 2]
+    await b.run(storage.set, "from_b", 1)
+    assert await a.run(storage.get_or_default, "from_b") == 1
+    assert sorted(await a.run(storage.get_keys)) == ["from_b", "n"]
+    await c.run(storage.remove, "from_b")
+    assert await a.run(storage.contains_key, "from_b") is False
+    await _forwarded(browser, a, b, c)
+
+
+@pytest.mark.parametrize("seed", range(20))
+async def test_increments_from_many_tabs_at_once_all_count(seed: int) -> None:
+    browser = FakeBrowser()
+    tabs = [browser.open_tab() for _ in range(4)]
+    storages = [_storage(browser, cache=random.Random(seed).random() < 0.5) for _ in tabs]
+    for tab, storage in zip(tabs, storages, strict=True):  # each tab's first visit, in turn
+        await tab.run(storage.get_or_default, "m")
+
+    async def ten(storage: FletStorage) -> list[Any]:
+        return list(await asyncio.gather(*(storage.increment("m") for _ in range(10))))
+
+    results = await asyncio.gather(*(t.run(ten, s) for t, s in zip(tabs, storages, strict=True)))
+    assert sorted(n for r in results for n in r) == list(range(1, 41))
+    await _forwarded(browser, *tabs)
+    assert browser.local_storage["app.m"] == "40"
+
+
+async def test_a_tabs_own_write_supersedes_a_forward_not_yet_sent() -> None:
+    browser = FakeBrowser()
+    a, b = browser.open_tab(), browser.open_tab()
+    storage = _storage(browser)
+    await a.run(storage.get_or_default, "k")  # both tabs join
+    await b.run(storage.get_or_default, "k")
+    b.answering.clear()  # B's client holds its answers: A's forward to it waits
+    await a.run(storage.set, "k", "from a")
+    b.answering.set()
+    await b.run(storage.set, "k", "from b")
+    await _forwarded(browser, a, b)
+    assert browser.local_storage["app.k"] == '"from b"'  # the last write, everywhere
+    assert await a.run(storage.get, "k") == "from b"
+
+
+async def test_a_tab_that_stops_answering_never_holds_up_the_others() -> None:
+    browser = FakeBrowser()
+    a, b, closed = browser.open_tab(), browser.open_tab(), browser.open_tab()
+    storage = _storage(browser, timeout=1.0)
+    for tab in (a, b, closed):
+        await tab.run(storage.get_or_default, "k")
+    closed.answering.clear()  # its forwarded writes are never answered
+    for i in range(5):  # a hang guard only: a write waiting for the closed tab hangs here
+        await asyncio.wait_for(a.run(storage.increment, "k"), 30)
+        assert await asyncio.wait_for(b.run(storage.get, "k"), 30) == i + 1
+
+
+async def test_listeners_hear_other_tabs_writes_in_their_own_tab() -> None:
+    browser = FakeBrowser()
+    a, b = browser.open_tab(), browser.open_tab()
+    storage = _storage(browser)
+    heard: list[tuple[StorageEvent, Any]] = []
+
+    async def subscribe() -> None:
+        storage.subscribe(lambda event: heard.append((event, b.browser.backend.scope())))
+        await storage.get_or_default("k")
+
+    await b.run(subscribe)
+    await a.run(storage.get_or_default, "k")
+    await a.run(storage.set, "k", 1)
+    await b.run(storage.remove, "k")
+    assert heard == [
+        (StorageEvent("app", "k", "set", 1, remote=True), b),
+        (StorageEvent("app", "k", "remove"), b),
+    ]
+
+
+async def test_the_browser_id_is_made_once_and_known_by_its_hash_only() -> None:
+    browser = FakeBrowser()
+    a, b = browser.open_tab(), browser.open_tab()
+    storage = _storage(browser)
+    await a.run(storage.set, "k", 1)
+    browser_id = browser.local_storage[BROWSER_KEY]
+    assert isinstance(browser_id, str)
+    assert len(browser_id) == 32
+    assert browser_tag(browser_id) not in (None, browser_id)
+    assert await b.run(storage.get, "k") == 1  # B's copy, loaded now, holds the id
+    assert browser.local_storage[BROWSER_KEY] == browser_id
+    assert browser_id not in repr(storage) + repr(browser.backend)
+
+
+async def test_tabs_whose_first_visits_race_each_make_an_id() -> None:
+    """The limit the guide states: two tabs whose clients both load before either stored
+    an id form two groups until one reloads."""
+    browser = FakeBrowser()
+    a, b = browser.open_tab(), browser.open_tab()
+    storage = _storage(browser)
+    await asyncio.gather(a.run(storage.set, "k", "a"), b.run(storage.set, "j", "b"))
+    assert a.copy is not None
+    assert b.copy is not None
+    assert a.copy[BROWSER_KEY] != b.copy[BROWSER_KEY]
+
+
+@pytest.mark.parametrize("tampered", ["", "x" * 32, "0" * 31, 5, "A" * 32])
+async def test_a_tampered_browser_id_counts_as_absent(tampered: Any) -> None:
+    browser = FakeBrowser({BROWSER_KEY: tampered})
+    tab = browser.open_tab()
+    await tab.run(_storage(browser).set, "k", 1)
+    assert browser_tag(browser.local_storage[BROWSER_KEY]) is not None
+
+
+async def test_two_browsers_share_nothing() -> None:
+    one, two = FakeBrowser(), FakeBrowser()
+    storage_one, storage_two = _storage(one), _storage(two)
+    a, b = one.open_tab(), two.open_tab()
+    await a.run(storage_one.set, "k", "one")
+    await b.run(storage_two.set, "k", "two")
+    assert await a.run(storage_one.get, "k") == "one"
+    assert await b.run(storage_two.get, "k") == "two"
+
+
+async def test_other_backends_have_nothing_to_sync() -> None:
+    backend = MemoryBackend()
+    await FletStorage("app", backend=backend).set("k", 1)
+    assert BROWSER_KEY not in backend.data
+    assert backend.calls == {"get": 1, "set": 1}
