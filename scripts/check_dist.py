@@ -3,7 +3,8 @@
 Called by scripts/check_package after ``uv build``. Fails (exit 1, every problem listed) if
 
 * either archive is missing, or there is more than one of a kind;
-* the sdist lacks pyproject.toml, PKG-INFO, README.md, LICENSE, CHANGELOG.md, py.typed,
+* the sdist lacks pyproject.toml, PKG-INFO, README.md, LICENSE, CHANGELOG.md, py.typed, the
+  agent skill (skills/flet-storage/SKILL.md),
   any file of the package that git tracks under src/ (when run from a git checkout) or a file
   the README links to, or carries anything that is no source: caches, virtualenvs, a built
   site, the benchmark chart and scripts, build output, bytecode;
@@ -39,6 +40,7 @@ SDIST_REQUIRED = (
     "CHANGELOG.md",
     f"src/{PACKAGE}/__init__.py",
     f"src/{PACKAGE}/py.typed",
+    "skills/flet-storage/SKILL.md",  # the agent skill: shipped for assistants (README)
 )
 # Path parts that mark what is no source (the sdist is built from the work tree, where all of
 # these may exist).

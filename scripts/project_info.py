@@ -6,10 +6,10 @@ the declared floors and Python versions instead of repeating them:
 * ``OLDEST_PYTHON``, ``NEWEST_PYTHON``: the lowest and highest ``Programming Language ::
   Python :: 3.X`` classifiers;
 * ``LOWEST_PINS``: ``name==floor`` for each ``>=`` floor of ``[project].dependencies`` and
-  of the ``crypto`` extra (``flet==0.83 cryptography==42``);
+  of the ``crypto`` extra (``flet==0.81 cryptography==42``);
 * ``TEST_REQUIREMENTS``: the dev group's pytest, pytest-asyncio and hypothesis specifiers;
-* ``FLET_FLOOR`` (``0.83``) and ``E2E_REQUIREMENTS`` (the dev group's playwright), for the
-  e2e suite on the floor (``scripts/matrix --floor-e2e``).
+* ``FLET_FLOOR`` (``0.81``) and ``E2E_REQUIREMENTS`` (the dev group's playwright), for the
+  e2e suite on the lowest Flet with typed values (``scripts/matrix --floor-e2e``).
 
 Runs on the project's own Python (3.11+, for tomllib).
 """

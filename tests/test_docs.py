@@ -1,5 +1,5 @@
-"""Every Python example in the README, on the docs site and in the public API's docstrings
-is at least valid Python (top-level await allowed), and the complete ones run:
+"""Every Python example in the README, on the docs site, in the agent skill and in the public
+API's docstrings is at least valid Python (top-level await allowed), and the complete ones run:
 
 * a block with a top-level `asyncio.run(...)` line is a script: it runs, as `__main__`;
 * a block that defines `test_` functions is a test module: pytest runs it;
@@ -28,7 +28,8 @@ import flet_storage.backends
 import flet_storage.testing
 
 ROOT = Path(__file__).parent.parent
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+SKILL = ROOT / "skills" / "flet-storage" / "SKILL.md"
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")), SKILL]
 # Fenced at any indentation (inside a list item, say), closed at the same indentation.
 BLOCK = re.compile(r"^( *)```python\n(.*?)^\1```", re.DOTALL | re.MULTILINE)
 
@@ -105,7 +106,12 @@ def test_docs_have_examples() -> None:
 def test_every_docs_page_is_found() -> None:
     """Nested docs directories are covered too."""
     names = {path.relative_to(ROOT).as_posix() for path in DOCS}
-    assert {"docs/guides/getting-started.md", "docs/security.md", "README.md"} <= names
+    assert {
+        "docs/guides/getting-started.md",
+        "docs/security.md",
+        "README.md",
+        "skills/flet-storage/SKILL.md",
+    } <= names
 
 
 @pytest.mark.parametrize("code", [code for _, code in BLOCKS], ids=[where for where, _ in BLOCKS])
@@ -114,8 +120,10 @@ def test_example_compiles(code: str) -> None:
 
 
 @pytest.mark.parametrize("code", [code for _, code in SCRIPTS], ids=[where for where, _ in SCRIPTS])
-def test_example_script_runs(code: str) -> None:
-    """Runs in this process (no event loop is running in a sync test); its asserts hold."""
+def test_example_script_runs(code: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs in this process (no event loop is running in a sync test); its asserts hold.
+    Examples read an encryption key from `FLET_STORAGE_KEY`, as an app would."""
+    monkeypatch.setenv("FLET_STORAGE_KEY", flet_storage.Encryption.generate_key())
     with contextlib.redirect_stdout(io.StringIO()):
         exec(compile(code, "<docs>", "exec"), {"__name__": "__main__"})
 

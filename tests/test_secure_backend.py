@@ -341,3 +341,17 @@ async def test_encryption_on_secure_storage(page: ft.Page, client: FakeClient) -
     text = client.stores["FletSecureStorage"]["app.token"]
     assert "s3cr3t" not in text
     assert not text.startswith(MARK)
+
+
+def test_flet_before_1_0_5_is_refused_at_construction(monkeypatch: pytest.MonkeyPatch) -> None:
+    """flet-secure-storage before 1.0.5 (pinned to the Flet of its version) is not what the
+    backend is tested on: the constructor says what to upgrade, not a traceback later."""
+    from flet_storage.backends import _secure
+
+    monkeypatch.setattr(_secure, "FLET_VERSION", "0.82.2")
+    with pytest.raises(ImportError, match=r"needs flet-secure-storage >= 1\.0\.5") as info:
+        SecureStorageBackend()
+    assert "Flet 0.82.2" in str(info.value)
+    assert 'pip install -U "flet-storage[secure]" "flet>=1.0.5"' in str(info.value)
+    monkeypatch.setattr(_secure, "FLET_VERSION", "1.0.5")
+    SecureStorageBackend()

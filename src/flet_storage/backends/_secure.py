@@ -30,6 +30,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from ._base import BaseBackend, RawValue, check_raw
+from ._flet_version import FLET_VERSION, at_least
 from ._page import PageServices, Slot
 
 if TYPE_CHECKING:
@@ -51,6 +52,12 @@ _INSTALL = (
     'service): pip install "flet-storage[secure]"'
 )
 
+_TOO_OLD = (
+    "SecureStorageBackend needs flet-secure-storage >= 1.0.5, which runs on Flet >= 1.0.5; "
+    'this app runs Flet {version}. Upgrade both: pip install -U "flet-storage[secure]" '
+    '"flet>=1.0.5"'
+)
+
 _NO_PAGE = (
     "SecureStorageBackend has no Flet page to reach SecureStorage: use it inside a running "
     "Flet app (in main(page) or an event handler), or pass another backend, e.g. "
@@ -66,7 +73,8 @@ class SecureStorageBackend(BaseBackend):
     """Flet's `SecureStorage` service of the page the caller runs in: the platform's secure
     store (Keychain, Keystore, libsecret, Credential Manager; WebCrypto on web).
 
-    Needs `pip install "flet-storage[secure]"`; without it the constructor raises `ImportError`.
+    Needs `pip install "flet-storage[secure]"` and Flet >= 1.0.5; without them the constructor
+    raises `ImportError`, saying so.
     Like [SharedPreferencesBackend][flet_storage.SharedPreferencesBackend], the page is looked up on
     every call, and calls outside a page context raise [NoPageError][flet_storage.NoPageError].
 
@@ -83,8 +91,8 @@ class SecureStorageBackend(BaseBackend):
         windows_options: A `flet_secure_storage.WindowsOptions`; `None`: the default.
 
     Raises:
-        ImportError: `flet-secure-storage` is not installed; the message says how to
-            install it.
+        ImportError: `flet-secure-storage` is not installed, or Flet is older than 1.0.5
+            (flet-secure-storage >= 1.0.5 needs it); the message says how to install it.
     """
 
     def __init__(
@@ -100,6 +108,8 @@ class SecureStorageBackend(BaseBackend):
             from flet_secure_storage import SecureStorage
         except ImportError as exc:
             raise ImportError(_INSTALL) from exc
+        if not at_least(FLET_VERSION, (1, 0, 5)):
+            raise ImportError(_TOO_OLD.format(version=FLET_VERSION))
         given = {
             "web_options": web_options,
             "ios_options": ios_options,

@@ -1,0 +1,1 @@
+"""The real Flutter desktop client (Linux, under Xvfb): see test_desktop_client.py."""
