@@ -14,7 +14,6 @@ import pytest
 from conftest import FakeClock
 
 from flet_storage import (
-    BackendError,
     Encryption,
     FletStorage,
     MemoryBackend,
@@ -126,12 +125,6 @@ async def test_flet_storage_writes_text_only() -> None:
     assert all(isinstance(value, str) for value in backend.data.values())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=BackendError,
-    reason="the expiry mark beside a value with a TTL is stored as a float "
-    "(_record.Records.write, lead-owned): text-only clients refuse it",
-)
 async def test_ttl_on_a_text_only_client(clock: FakeClock) -> None:
     storage = FletStorage("app", backend=TextOnlyBackend(), clock=clock)
     await storage.set("token", "t", ttl=timedelta(seconds=60))

@@ -176,6 +176,8 @@ def test_public_names() -> None:
         "CONTRACT",
         "BackendContract",
         "Call",
+        "FakeBrowser",
+        "FakeTab",
         "Handler",
         "ScriptedBackend",
         "settle",

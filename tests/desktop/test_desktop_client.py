@@ -214,13 +214,6 @@ def test_listeners(lifecycle: Lifecycle) -> None:
     ]
 
 
-@pytest.mark.xfail(
-    not TYPED_VALUES,
-    strict=True,
-    raises=AssertionError,
-    reason="the expiry mark beside a value with a TTL is stored as a float "
-    "(_record.Records.write, lead-owned): text-only clients refuse it",
-)
 def test_ttl_expires_across_a_restart(lifecycle: Lifecycle) -> None:
     assert lifecycle.written["ttl short"] is True
     assert lifecycle.written["ttl long"] is True
