@@ -300,6 +300,17 @@ def test_a_web_dump_named_like_a_desktop_file_is_read_as_web(
     assert run(capsys, "get", str(named), "my_app", "count")[1] == "3\n"
 
 
+def test_the_librarys_own_keys_never_decide_the_format(
+    capsys: pytest.CaptureFixture[str], web: Path
+) -> None:
+    """The browser id (any string) and expiry marks are stored alike in both formats."""
+    data = json.loads(_text(web))
+    data["flutter.flet_storage:browser"] = json.dumps("0123456789abcdef0123456789abcdef")
+    data["flutter.flet_storage:ttl:my_app.other"] = json.dumps("4102444800.0")
+    web.write_text(json.dumps(data), encoding="utf-8")
+    assert run(capsys, "get", str(web), "my_app", "theme")[1] == "'dark'\n"
+
+
 NO_VOTES = [
     {},
     {"unrelated": "x"},

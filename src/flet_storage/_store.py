@@ -61,10 +61,9 @@ class ScopeState:
     """The version when what the backend holds last became unknown."""
     namespaces: dict[str, NamespaceState] = field(default_factory=dict)
     browser: Browser | None = None
-    """The browser whose tabs share this scope's data: for a page, the one it joined; for
-    a browser scope, itself (see `flet_storage.sync`)."""
+    """For a browser's scope, the browser whose tabs share it (see `flet_storage.sync`)."""
     member: Member | None = None
-    """A page's part in its browser: what is still to be forwarded to its client."""
+    """For a page that joined a browser, its part in it."""
     joining: asyncio.Lock | None = None
     alone: bool = False
     """A page that joins no browser (not on web)."""
@@ -139,7 +138,8 @@ class Store:
         assert self._base is not None
         scope = self._base.scope()
         if self._sync is not None:
-            scope = _scope_state(scope).browser or scope
+            member = _scope_state(scope).member
+            scope = scope if member is None else member.browser
         return _namespace_state(scope, self.app_name, self.prefixes)
 
     def page_state(self) -> NamespaceState:
@@ -153,9 +153,10 @@ class Store:
         """Whose listeners hear a change made here: this page's, and those of every other
         tab of its browser (`True`: remote)."""
         here = self.page_state()
-        browser = here.scope.browser
-        if browser is None:
+        member = here.scope.member if self._sync is not None else None
+        if member is None:
             return [(here.listeners, False)]
+        browser = member.browser
         page = self._base.scope() if self._base is not None else None
         return [
             (_namespace_state(tab, self.app_name, self.prefixes).listeners, tab is not page)
@@ -169,7 +170,7 @@ class Store:
             return
         page = self._base.scope()
         scope = _scope_state(page)
-        if scope.browser is not None or scope.alone:
+        if scope.member is not None or scope.alone:
             return
         if not getattr(page, "web", False):
             scope.alone = True
@@ -177,7 +178,7 @@ class Store:
         if scope.joining is None:
             scope.joining = asyncio.Lock()
         async with scope.joining:
-            if scope.browser is not None:
+            if scope.member is not None:
                 return
             (browser_id,) = await self._send([("get", BROWSER_KEY, None)])
             if isinstance(browser_id, StorageError):
@@ -191,9 +192,13 @@ class Store:
                 tag = browser_tag(browser_id)
             assert tag is not None
             browser = self._sync.enter(page, tag)
-            _scope_state(browser).browser = browser
-            scope.member = Member(holding_nothing())
-            scope.browser = browser
+            shared = _scope_state(browser)
+            shared.browser = browser
+            # A new session's client has just loaded localStorage: the freshest copy there
+            # is. The mirrors reload from the next tab that reads, so what was written
+            # outside flet-storage (or while no tab was open) shows.
+            shared.invalidate()
+            scope.member = Member(browser, holding_nothing())
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -249,7 +254,7 @@ class Store:
             for group in groups
             for key, raw in group
         ]
-        member = self.page_state().scope.member
+        member = self.page_state().scope.member if state.scope.browser else None
         if member is not None:  # this tab's own write supersedes what it was still to be sent
             for key, _ in (change for group in groups for change in group):
                 member.pending.pop(key, None)

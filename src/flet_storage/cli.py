@@ -177,7 +177,8 @@ def detect(path: Path, data: object, *, writing: bool = True) -> Format:
         )
     votes: set[str | None] = set()
     for key, value in (data or {}).items():
-        if key.startswith(FLUTTER_PREFIX):
+        # The library's own keys (expiry marks, the browser id) are stored alike in both.
+        if key.startswith(FLUTTER_PREFIX) and not key.startswith(FLUTTER_PREFIX + RESERVED):
             vote = _vote(value)
             if vote == _ONLY_DESKTOP:
                 return "desktop"

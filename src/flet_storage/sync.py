@@ -60,10 +60,12 @@ class Browser:
 
 
 class Member:
-    """One tab's part: the context its forwarded writes run in, and what is still to be
-    forwarded to its client (storage key -> raw value, None: removed), newest only."""
+    """One tab's part in its browser: the context its forwarded writes run in, and what is
+    still to be forwarded to its client (storage key -> raw value, None: removed), newest
+    only."""
 
-    def __init__(self, context: contextvars.Context) -> None:
+    def __init__(self, browser: Browser, context: contextvars.Context) -> None:
+        self.browser = browser
         self.context = context
         self.pending: dict[str, Any] = {}
         self.task: asyncio.Task[None] | None = None

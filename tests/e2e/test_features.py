@@ -227,14 +227,22 @@ async def test_increment_listeners_and_migrate(
     await a.run(write_elsewhere_on_the_page)
     await b.run(write_in_another_session)
     await a.run(unsubscribe)
+    # Tab B's writes are heard in tab A too: its tabs are kept in step (sync, the default).
     assert events == [
         ("x", "set", {1}),
         ("y", "set", 2),
         ("x", "set", (3,)),
         ("x", "remove", None),
         ("hits", "set", 51),
+        ("x", "set", "from tab b"),
+        ("y", "remove", None),
     ]
-    assert only_x == [("x", "set", {1}), ("x", "set", (3,)), ("x", "remove", None)]
+    assert only_x == [
+        ("x", "set", {1}),
+        ("x", "set", (3,)),
+        ("x", "remove", None),
+        ("x", "set", "from tab b"),
+    ]
 
     ran: list[int] = []
 

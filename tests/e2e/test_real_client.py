@@ -116,7 +116,8 @@ async def test_storage_per_event_handler_adds_no_services_and_no_round_trips(
     client: Client, app_name: str
 ) -> None:
     """Apps create a FletStorage in every event handler: that must register no service
-    with the page and send nothing but the call itself (one invoke_method per get)."""
+    with the page and send nothing but the call itself (one invoke_method per get without
+    sync; with sync, the tab's reads come from the browser's mirror: one load, then none)."""
     counter = CallCounter()
 
     async def count_services(page: ft.Page) -> int:
@@ -132,6 +133,9 @@ async def test_storage_per_event_handler_adds_no_services_and_no_round_trips(
         counter.uninstall(page)
 
     async def handler(page: ft.Page) -> Any:
+        return await FletStorage(app_name, sync=False).get("k")
+
+    async def synced_handler(page: ft.Page) -> Any:
         return await FletStorage(app_name).get("k")
 
     async def raw_handler(page: ft.Page) -> Any:
@@ -148,8 +152,13 @@ async def test_storage_per_event_handler_adds_no_services_and_no_round_trips(
     counter.reset()
     for _ in range(10):  # and where nothing would drop a service
         assert await client.run(handler, as_event=False) == 1
-    await client.run(stop, as_event=False)
     assert (counter.invocations, counter.messages) == (["get"] * 10, 10)
+    counter.reset()
+    for _ in range(20):
+        assert await client.run(synced_handler) == 1
+    await client.run(stop, as_event=False)
+    # The mirror's load (one listing, then the values), and nothing more.
+    assert (counter.invocations, counter.messages) == (["get_keys", "get"], 2)
     assert await client.run(count_services) == before
 
     # The control, proving the count sees registrations: a plain ft.SharedPreferences per

@@ -53,7 +53,7 @@ async def test_every_type_and_method_round_trips_and_persists_across_a_restart(
         out["remove"] = await storage.remove("all")
         out["remove_missing"] = await storage.remove("all")
         out["purge_expired"] = await storage.purge_expired()
-        await storage.refresh()  # uncached: a no-op that must not fail
+        await storage.refresh()  # reloads the tab's mirror (sync): must not fail
         out["keys_after"] = sorted(await storage.get_keys())
 
         # errors, each also the built-in exception 1.1.x code catches
@@ -61,6 +61,7 @@ async def test_every_type_and_method_round_trips_and_persists_across_a_restart(
             await storage.get("missing")
         out["missing_is_key_error"] = isinstance(missing.value, KeyError)
         await ft.SharedPreferences().set(f"{app_name}.corrupt", "not json {")
+        await storage.refresh()  # a write outside flet-storage: the mirror reloads (sync)
         with pytest.raises(CorruptDataError) as corrupt:
             await storage.get("corrupt")
         out["corrupt_is_value_error"] = isinstance(corrupt.value, ValueError)
