@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from flet_storage import Codec, CorruptDataError, FletStorage, MemoryBackend
+from flet_storage import Codec, CorruptDataError, FletStorage, MemoryBackend, StorageFullError
 from flet_storage._codec import PREFIX
 from flet_storage._errors import DecodeError
 
@@ -155,3 +155,79 @@ def test_a_timezone_offset_out_of_range_is_a_clear_error() -> None:
     for offset in (86_400_000_000, 10**30):
         with pytest.raises(DecodeError, match="timezone offset out of range"):
             CODEC.decode(tagged("timezone", [offset, None]))
+
+
+# -- whole documents and records: imports, expiry stamps, exception chains --------------------
+
+
+def _document(items: dict[str, Any]) -> dict[str, Any]:
+    return {"format": "flet-storage-export", "version": 1, "app_name": "app", "items": items}
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"\ud800": {"value": "1", "expires_at": None}},  # a key no client can store
+        {"k": {"value": '"\ud800"', "expires_at": None}},
+        {"k": {"value": "1", "expires_at": 10**400}},  # OverflowError from float() before
+        {"k": {"value": "1", "expires_at": float("inf")}},
+    ],
+)
+async def test_an_import_the_client_would_refuse_writes_nothing(item: dict[str, Any]) -> None:
+    backend = MemoryBackend({"app.old": "1"})
+    storage = FletStorage("app", backend=backend)
+    with pytest.raises(ValueError, match="not a flet-storage export document"):
+        await storage.import_(_document({"fine": {"value": "2", "expires_at": None}, **item}))
+    assert backend.data == {"app.old": "1"}
+
+
+async def test_a_replacing_import_that_fails_keeps_the_old_data() -> None:
+    backend = MemoryBackend({"app.old": '"kept"'}, quota=60)
+    storage = FletStorage("app", backend=backend)
+    big = {"value": json.dumps("x" * 100), "expires_at": None}
+    with pytest.raises(StorageFullError):
+        await storage.import_(_document({"big": big}), replace=True)
+    assert await storage.get("old") == "kept"  # before, replace cleared first: it was gone
+
+
+async def test_no_stored_value_is_reachable_through_the_exception_chain() -> None:
+    class Token:
+        pass
+
+    def broken(payload: object) -> Token:
+        raise ValueError(f"bad token {payload!r}")  # a decoder that quotes the value
+
+    codec = Codec()
+    codec.register(Token, tag="token", encode=lambda t: "s3cr3t", decode=broken)
+    storage = FletStorage("app", backend=MemoryBackend(), codec=codec)
+    await storage.set("t", Token())
+    with pytest.raises(CorruptDataError) as caught:
+        await storage.get("t")
+    error: BaseException | None = caught.value
+    while error is not None:
+        assert "s3cr3t" not in str(error)
+        error = error.__cause__ or error.__context__
+
+
+async def test_an_encrypted_value_read_without_the_key_says_so() -> None:
+    pytest.importorskip("cryptography")
+    from flet_storage import Encryption
+
+    backend = MemoryBackend()
+    sealed = FletStorage("app", backend=backend, encryption=Encryption(Encryption.generate_key()))
+    await sealed.set("card", "4111")
+    with pytest.raises(CorruptDataError, match=r"encrypted: pass the key .*encryption="):
+        await FletStorage("app", backend=backend).get("card")
+
+
+async def test_reencrypt_never_makes_a_forged_far_future_expiry_authentic() -> None:
+    pytest.importorskip("cryptography")
+    from flet_storage import Encryption
+
+    now = 1_700_000_000.0
+    backend = MemoryBackend({"app.k": f'fst:{now + 1e12!r}:"forged"'})
+    encryption = Encryption(Encryption.generate_key(), accept_plaintext=True)
+    storage = FletStorage("app", backend=backend, encryption=encryption, clock=lambda: now)
+    with pytest.raises(CorruptDataError, match="more than 100 years"):
+        await storage.reencrypt()
+    assert backend.data == {"app.k": f'fst:{now + 1e12!r}:"forged"'}

@@ -279,11 +279,19 @@ class Records:
         keys = [key[len(self.prefix) :] for key in listed if key.startswith(self.prefix)]
         async with self.locked(keys):
             frames = await self._frames(keys)
-            items = [
-                (key, _text(self._decrypt(key, *frame)), frame[1])
-                for key, frame in zip(keys, frames, strict=True)
-                if frame is not None and self.encryption.needs_reencrypt(_text(frame[0]))
-            ]
+            items: list[Item] = []
+            for key, frame in zip(keys, frames, strict=True):
+                if frame is None or not self.encryption.needs_reencrypt(_text(frame[0])):
+                    continue
+                body, expires_at = frame
+                # Accepted plaintext carries no integrity: an expiry no TTL gives (a forged
+                # far future) is refused, not made authentic.
+                if not self.encryption.is_encrypted(_text(body)) and _far(expires_at, self.clock()):
+                    raise CorruptDataError(
+                        f"key {key!r} in namespace {self.app_name!r} holds unencrypted data "
+                        "that expires more than 100 years from now: not re-encrypted"
+                    )
+                items.append((key, _text(self._decrypt(key, body, expires_at)), expires_at))
             error = first_error(await self._write(items))
         if error is not None:
             raise error
@@ -383,6 +391,10 @@ def _canonical(stamp: str) -> bool:
         return repr(float(stamp)) == stamp and stamp not in ("inf", "-inf", "nan")
     except ValueError:
         return False
+
+
+def _far(expires_at: float | None, now: float) -> bool:
+    return expires_at is not None and expires_at > now + 100 * 365.25 * 86400
 
 
 def _has_expired(raw: RawValue | StorageError | None, now: float) -> bool:

@@ -475,6 +475,11 @@ class FletStorage:
             return self._codec.decode(raw)
         except DecodeError as exc:
             why = str(exc)
+        if self._records.encryption is None and Encryption.is_encrypted(raw):
+            why = (
+                "it is encrypted: pass the key it was stored with, "
+                "FletStorage(..., encryption=Encryption(key))"
+            )
         # Raised outside the handler: no exception of a (custom) decoder, whose text may
         # hold the value, is chained to it.
         raise CorruptDataError(
