@@ -15,6 +15,13 @@ layer that locks keys and announces changes.
   namespace, or given another expiry, fails to decrypt. The expiry stays readable in the
   frame (a reader learns that a value has expired without decrypting it); editing it can
   only make a value look expired, which is no more than deleting it.
+* Nested app names share keys (`app.sub.k` is key `sub.k` of `app` and `k` of `app.sub`).
+  Each dotted namespace registers itself on the client with its first write of a session
+  (`flet_storage:ns:{app_name}`, set in that write's round), and the namespace-wide
+  operations (`get_keys`, `clear`, `export`, `import_`, `reencrypt`, `purge_expired`) of a
+  namespace leave alone the keys of every longer namespace registered there. Data written
+  by flet-storage 1.1.x under a longer name is not registered: it still counts as the
+  shorter namespace's until that namespace writes again here.
 * Every write holds its keys' locks (taken in sorted order) until it has landed and been
   announced, so listeners hear each key's changes in the order storage saw them.
 """
@@ -38,13 +45,25 @@ if TYPE_CHECKING:
     from ._crypto import Encryption
     from .sync import InProcessSync
 
-__all__ = ["MARK_PREFIX", "RESERVED", "TTL_PREFIX", "Entry", "Item", "KeyInfo", "Records"]
+__all__ = [
+    "MARK_PREFIX",
+    "NAMESPACE_PREFIX",
+    "RESERVED",
+    "TTL_PREFIX",
+    "Entry",
+    "Item",
+    "KeyInfo",
+    "Records",
+]
 
 TTL_PREFIX = "fst:"
 RESERVED = "flet_storage:"
 """Starts the keys flet-storage keeps for itself. App names starting with it are refused,
 so no namespace's keys include them."""
 MARK_PREFIX = RESERVED + "ttl:"
+NAMESPACE_PREFIX = RESERVED + "ns:"
+"""`flet_storage:ns:{app_name}` says that namespace exists on this client, so that the
+namespace-wide operations of `app` leave the keys of `app.sub` alone."""
 
 
 class KeyInfo(NamedTuple):
@@ -86,7 +105,11 @@ class Records:
         self._where = f"{len(app_name)}:{app_name}".encode("utf-8", "surrogatepass")
         self.prefix = f"{app_name}."
         self.marks = f"{MARK_PREFIX}{app_name}."
-        self.store = Store(backend, app_name, (self.prefix, self.marks), timeout, cached, sync)
+        # Only a dotted name can be another's nested namespace, and so needs registering.
+        self.registration = NAMESPACE_PREFIX + app_name if "." in app_name else None
+        children = f"{NAMESPACE_PREFIX}{app_name}."  # the longer namespaces registered
+        prefixes = (self.prefix, self.marks, children)
+        self.store = Store(backend, app_name, prefixes, timeout, cached, sync)
         self.clock = clock
         self.decode = decode
 
@@ -150,6 +173,20 @@ class Records:
             self._later(since, expired, self._removals(expired), "expire")
         return entries
 
+    async def _listed(self) -> tuple[list[str], list[str]]:
+        """The storage keys of this namespace's values and marks: one listing call (or the
+        cache), leaving out those of the longer namespaces registered."""
+        listed = await self.store.keys()
+        children = [
+            key[len(NAMESPACE_PREFIX) :] + "." for key in listed if key.startswith(NAMESPACE_PREFIX)
+        ]
+        values = [
+            k for k in listed if k.startswith(self.prefix) and not k.startswith(tuple(children))
+        ]
+        taken = tuple(MARK_PREFIX + child for child in children)
+        marks = [k for k in listed if k.startswith(self.marks) and not k.startswith(taken)]
+        return values, marks
+
     async def keys(self) -> list[str]:
         """The namespace's live keys: one listing call, and a round to read the values
         that have an expiry mark."""
@@ -159,10 +196,10 @@ class Records:
     async def _scan(self) -> tuple[list[str], set[str], list[str]]:
         """`(listed keys, live ones, marked ones)`; marks that need no more are removed
         in the background."""
-        listed = await self.store.keys()
+        values, marked = await self._listed()
         since = self.store.state().scope.version
-        keys = [key[len(self.prefix) :] for key in listed if key.startswith(self.prefix)]
-        marks = {key[len(self.marks) :] for key in listed if key.startswith(self.marks)}
+        keys = [key[len(self.prefix) :] for key in values]
+        marks = {key[len(self.marks) :] for key in marked}
         suspects = [key for key in keys if key in marks]
         live = set(keys).difference(suspects)
         if suspects:
@@ -212,7 +249,12 @@ class Records:
             # nothing else); only its key is read.
             mark: Change = (self.marks + key, repr(expires_at))
             groups.append([value] if expires_at is None else [value, mark])
+        state = self.store.state()
+        if groups and self.registration and not state.registered:  # once, in this round
+            groups[0].append((self.registration, "1"))
         outcomes = await self.store.write(groups)
+        if groups and outcomes[0][1] is None:
+            state.registered = True
         since = self.store.state().scope.version
         landed = [
             (item, before)
@@ -246,8 +288,9 @@ class Records:
     async def clear(self) -> StorageError | None:
         """Remove every key and mark of the namespace: a listing call and a round of
         removals (one round when cached). Returns the first error, if any."""
-        listed = await self.store.keys()
-        keys = [key[len(self.prefix) :] for key in listed if key.startswith(self.prefix)]
+        values, marks = await self._listed()
+        listed = [*values, *marks]
+        keys = [key[len(self.prefix) :] for key in values]
         async with self.locked(keys):
             outcomes = await self.store.write([[(key, None)] for key in listed], previous=False)
             cleared = [
@@ -275,8 +318,8 @@ class Records:
         """Rewrite every live value not encrypted with the newest key (plaintext too, if
         accepted) with it, under the keys' locks; return how many."""
         assert self.encryption is not None
-        listed = await self.store.keys()
-        keys = [key[len(self.prefix) :] for key in listed if key.startswith(self.prefix)]
+        values, _ = await self._listed()
+        keys = [key[len(self.prefix) :] for key in values]
         async with self.locked(keys):
             frames = await self._frames(keys)
             items: list[Item] = []

@@ -103,6 +103,8 @@ class NamespaceState:
     loading: asyncio.Future[None] | None = None
     listeners: Listeners = field(default_factory=Listeners)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    registered: bool = False
+    """Whether the namespace registered itself on this scope's client (see `_record`)."""
     """Clean-ups nobody awaits."""
 
 
