@@ -1,6 +1,7 @@
 """The documentation site opened from disk (file://) in Chromium: the navigation lands on
 pages, and the search starts and finds what it should (docs/javascripts/file-worker.js and
-scripts/mkdocs_hooks.py make that possible)."""
+scripts/mkdocs_hooks.py make that possible); the home page shows the demo; Getting
+started's code fits its blocks on a desktop's width."""
 
 from __future__ import annotations
 
@@ -42,11 +43,19 @@ async def test_the_site_works_from_disk_navigation_and_search(chromium: str, sit
             errors: list[str] = []
             page.on("pageerror", lambda error: errors.append(str(error)))
             await page.goto((site / "index.html").as_uri())
+            demo = page.get_by_role("img", name="The demo app", exact=False)
+            assert await demo.evaluate("(img) => img.complete && img.naturalWidth") > 1000
 
             # the navigation opens a page, not a directory listing
             await page.get_by_role("link", name="Getting started", exact=True).first.click()
             assert page.url == (site / "guides" / "getting-started.html").as_uri()
             await expect(page).to_have_title("Getting started - flet-storage")
+            overflowing = await page.evaluate(
+                "() => [...document.querySelectorAll('pre > code')]"
+                ".filter((code) => code.scrollWidth > code.clientWidth)"
+                ".map((code) => code.innerText.slice(0, 60))"
+            )
+            assert overflowing == []  # no line hidden behind a scroll bar
 
             # the search starts and finds the Security page's rotation section first
             search = page.get_by_role("textbox", name="Search")
