@@ -99,12 +99,11 @@ async def test_demo_claims_hold_after_a_reload_a_new_tab_and_a_browser_restart(
     monkeypatch.syspath_prepend(str(ROOT / "examples"))
     demo = importlib.import_module("demo")
     ttl = demo.SESSION_TTL
-    monkeypatch.setattr(demo, "SESSION_TTL", 900)  # outlives the steps below, however slow
-
     client = await _open(profile, server, demo)
     texts = await _wait_for(client, lambda texts: "Visit #1" in texts)
     assert "Nothing yet: press a button." in texts
     assert (await _screenshot(client, "start")).exists()
+    monkeypatch.setattr(demo, "SESSION_TTL", 900)  # outlives the steps below, however slow
 
     # every control by role and accessible name, clicked in the browser
     await _click(client, "Store new values")
