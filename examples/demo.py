@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any, cast
 
@@ -90,25 +90,36 @@ def chip(text: str, color: str = ACCENT, *, strong: bool = True) -> ft.Container
     )
 
 
-def ticker(interval: float, tick: Callable[[], Any]) -> Callable[[], Callable[[], None]]:
-    """An effect that calls `tick` every `interval` seconds while mounted."""
+def use_mount(start: Callable[[], Callable[[], object]]) -> None:
+    """Run `start()` when the component mounts, and what it returned when it unmounts.
 
-    def mount() -> Callable[[], None]:
+    Not `ft.use_effect(start, dependencies=[])` alone: Flet 1.0.5 forgets the function an
+    effect returns once the component renders again, and it would never run.
+    """
+    stop: ft.MutableRef[Callable[[], object] | None] = ft.use_ref()
+
+    def mount() -> None:
+        stop.current = start()
+
+    def unmount() -> None:
+        if stop.current is not None:
+            stop.current()
+
+    ft.use_effect(mount, dependencies=[], cleanup=unmount)
+
+
+def use_ticker(interval: float, tick: Callable[[], Awaitable[None]]) -> None:
+    """Call `tick` every `interval` seconds while the component is mounted."""
+
+    def start() -> Callable[[], object]:
         async def loop() -> None:
             while True:
                 await asyncio.sleep(interval)
-                result = tick()
-                if asyncio.iscoroutine(result):
-                    await result
+                await tick()
 
-        task = asyncio.ensure_future(loop())
+        return asyncio.ensure_future(loop()).cancel
 
-        def unmount() -> None:
-            task.cancel()
-
-        return unmount
-
-    return mount
+    use_mount(start)
 
 
 # -- the cards --------------------------------------------------------------------------------
@@ -193,7 +204,7 @@ def ExpiringSession(storage: FletStorage) -> ft.Control:
         if latest.current is not None and latest.current["until"] <= moment:
             await storage.get_or_default("session")  # reads it as expired: the event follows
 
-    ft.use_effect(ticker(0.25, tick), dependencies=[])
+    use_ticker(0.25, tick)
 
     async def start(e: ft.Event[ft.Button]) -> None:
         until = datetime.now(timezone.utc) + timedelta(seconds=SESSION_TTL)
@@ -328,14 +339,14 @@ def InStep(storage: FletStorage) -> ft.Control:
 def ChangeFeed(storage: FletStorage) -> ft.Control:
     events, set_events = ft.use_state(list[tuple[str, StorageEvent]]())
 
-    def mount() -> Callable[[], None]:
+    def listen() -> Callable[[], object]:
         def heard(event: StorageEvent) -> None:
             stamp = datetime.now().astimezone().strftime("%H:%M:%S")
             set_events(lambda old: [(stamp, event), *old][:5])
 
         return storage.subscribe(heard).cancel
 
-    ft.use_effect(mount, dependencies=[])
+    use_mount(listen)
 
     def line(stamp: str, event: StorageEvent) -> ft.Control:
         icon, color = KIND_STYLE[event.kind]
@@ -479,7 +490,7 @@ def App(storage: FletStorage, visit: int) -> ft.Control:
     """The cards, mounted again (so read from storage again) whenever the tab reloads."""
     reloads, set_reloads = ft.use_state(0)
 
-    def mount() -> Callable[[], None]:
+    def listen() -> Callable[[], object]:
         page = ft.context.page
         earlier = page.on_connect
 
@@ -495,7 +506,7 @@ def App(storage: FletStorage, visit: int) -> ft.Control:
 
         return unmount
 
-    ft.use_effect(mount, dependencies=[])
+    use_mount(listen)
     return Cards(storage, visit, reloads, key=str(reloads))  # a new key: a new mount
 
 

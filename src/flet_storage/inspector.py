@@ -148,7 +148,7 @@ def StorageInspector(storage: FletStorage, *, title: str = "Storage inspector") 
             set_message(f"could not read: {exc}")
         return True
 
-    def mount() -> Callable[[], None]:
+    def mount() -> None:
         async def on_change(event: StorageEvent) -> None:
             await reload()
 
@@ -166,16 +166,23 @@ def StorageInspector(storage: FletStorage, *, title: str = "Storage inspector") 
         subscription = storage.subscribe(on_change)
         tasks = [asyncio.ensure_future(reload()), asyncio.ensure_future(tick())]
 
-        def unmount() -> None:
+        def stop_following() -> None:
             subscription.cancel()
             for task in tasks:
                 task.cancel()
 
-        return unmount
+        stop.current = stop_following
+
+    def unmount() -> None:
+        if stop.current is not None:
+            stop.current()
 
     latest: ft.MutableRef[list[_Row]] = ft.use_ref()
     latest.current = rows  # what the ticker sees
-    ft.use_effect(mount, dependencies=[storage.app_name])
+    # cleanup= rather than a function mount returns: Flet 1.0.5 forgets that one once the
+    # component renders again, and the subscription and the ticker would outlive it
+    stop: ft.MutableRef[Callable[[], None] | None] = ft.use_ref()
+    ft.use_effect(mount, dependencies=[storage.app_name], cleanup=unmount)
 
     async def save(e: ft.Event[ft.Button]) -> None:
         key = key_text.strip()

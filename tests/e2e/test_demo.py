@@ -82,6 +82,16 @@ async def _click(client: Client, name: str) -> None:
     await client.click("button", name)
 
 
+async def _countdowns(server: FletServer, settle: float = 0) -> dict[str, set[int]]:
+    """The countdown tasks on the server, by card (ids; every tab's, so compare sets)."""
+    tasks = (await server.pending_tasks(settle=settle)).items()
+    kinds = {
+        "session card": "use_ticker.<locals>.start.<locals>.loop",
+        "inspector": "StorageInspector.<locals>.mount.<locals>.tick",
+    }
+    return {kind: {task for task, text in tasks if name in text} for kind, name in kinds.items()}
+
+
 def _seconds_left(texts: list[str]) -> float:
     """The session card's countdown (0 when there is none)."""
     left = [text for text in texts if text.endswith(" s left")]
@@ -99,6 +109,7 @@ async def test_demo_claims_hold_after_a_reload_a_new_tab_and_a_browser_restart(
     monkeypatch.syspath_prepend(str(ROOT / "examples"))
     demo = importlib.import_module("demo")
     ttl = demo.SESSION_TTL
+    elsewhere = await _countdowns(server)  # other tests' pages, if any
     client = await _open(profile, server, demo)
     texts = await _wait_for(client, lambda texts: "Visit #1" in texts)
     assert "Nothing yet: press a button." in texts
@@ -128,6 +139,9 @@ async def test_demo_claims_hold_after_a_reload_a_new_tab_and_a_browser_restart(
         "window": "tuple",
     }
 
+    mounted = {kind: tasks - elsewhere[kind] for kind, tasks in (await _countdowns(server)).items()}
+    assert all(len(tasks) == 1 for tasks in mounted.values()), mounted
+
     # A reload: Flet re-attaches the tab to its session, so main does not run (still visit
     # 1), and the cards mount again and read storage. Storage is changed behind the app's
     # back first, so the page can only show 7 likes if it read them from storage.
@@ -144,6 +158,12 @@ async def test_demo_claims_hold_after_a_reload_a_new_tab_and_a_browser_restart(
     assert "Nothing yet: press a button." in texts  # the feed is this page's memory
     assert {"set", "datetime", "tuple", "Signed in as ada"} <= set(texts)
     await _wait_for_rows(client, lambda rows: rows.get("likes", ["", "", "", ""])[3] == "7")
+    # The cards mounted before the reload are gone: their countdowns ended (a wait for the
+    # cancelled tasks to finish, not a speed check), and one new one of each kind runs.
+    after = await _countdowns(server, settle=5)
+    for kind, tasks in after.items():
+        assert len(tasks - elsewhere[kind]) == 1, kind
+        assert not tasks & mounted[kind], kind
 
     # A new tab: a new session and a new visit, the same storage.
     second = await _open(profile, server, demo)

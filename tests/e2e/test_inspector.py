@@ -151,3 +151,50 @@ async def test_inspector_edits_a_value_from_json(client: Client, app_name: str) 
     await client.click("button", "Refresh")
     rows = await _wait_for_rows(client, lambda rows: "raw" in rows)
     assert rows["raw"][0] == "int"
+
+
+TICK = "StorageInspector.<locals>.mount.<locals>.tick"
+"""The inspector's countdown task, as the server's task list shows it."""
+
+
+async def test_inspector_stops_following_when_it_unmounts(client: Client, app_name: str) -> None:
+    """Its ticker and subscription end with it, even after it rendered again (Flet 1.0.5
+    forgets an effect's returned clean-up on a re-render: the inspector passes cleanup=)."""
+    storage = FletStorage(app_name)
+    setters: dict[str, Callable[[bool], None]] = {}
+
+    @ft.component
+    def Host() -> ft.Control:
+        shown, set_shown = ft.use_state(True)
+        setters["shown"] = set_shown
+        return StorageInspector(storage) if shown else ft.Text("no inspector")
+
+    async def ticks() -> set[int]:
+        tasks = await client.server.pending_tasks(settle=0)
+        return {task for task, text in tasks.items() if TICK in text}
+
+    before = await ticks()
+
+    async def render(page: ft.Page) -> None:
+        await storage.set("a", 1)
+        page.render(Host)
+
+    await client.run(render)
+    await _wait_for_rows(client, lambda rows: "a" in rows)
+
+    async def write(page: ft.Page) -> None:
+        await storage.set("b", 2)  # the inspector renders again
+
+    await client.run(write)
+    await _wait_for_rows(client, lambda rows: sorted(rows) == ["a", "b"])
+    mine = await ticks() - before
+    assert len(mine) == 1
+
+    async def hide(page: ft.Page) -> None:
+        setters["shown"](False)
+
+    await client.run(hide)
+    await client.wait_until(lambda page: _texts(page.views[0]), lambda t: t == ["no inspector"])
+    # a wait for the cancelled task to finish (not a speed check): it never does if leaked
+    still = await client.server.pending_tasks(settle=10)
+    assert not mine & set(still)
