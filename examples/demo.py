@@ -5,7 +5,11 @@
 * Two components share one key through `use_storage` and move in step.
 * A change feed hears every write through `subscribe`.
 * The `StorageInspector` shows the namespace live, beside it.
-* Reload the tab: everything comes back (and the visit count goes up).
+* Every card reads storage when it mounts, so what it shows survives a reload, a new tab and
+  a browser restart. A new tab or a browser restart is a new Flet session: `main` runs again
+  and counts a visit. A reload reconnects the tab to its session (Flet keeps the session id in
+  the tab's sessionStorage), so `main` does not run again; `page.on_connect` mounts the cards
+  again, and they read storage anew.
 
 Run it headless as a web app (prints its URL):  ./scripts/demo
 or directly:                                  uv run python examples/demo.py
@@ -16,9 +20,9 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
 import flet as ft
 
@@ -86,25 +90,36 @@ def chip(text: str, color: str = ACCENT, *, strong: bool = True) -> ft.Container
     )
 
 
-def ticker(interval: float, tick: Callable[[], Any]) -> Callable[[], Callable[[], None]]:
-    """An effect that calls `tick` every `interval` seconds while mounted."""
+def use_mount(start: Callable[[], Callable[[], object]]) -> None:
+    """Run `start()` when the component mounts, and what it returned when it unmounts.
 
-    def mount() -> Callable[[], None]:
+    Not `ft.use_effect(start, dependencies=[])` alone: Flet 1.0.5 forgets the function an
+    effect returns once the component renders again, and it would never run.
+    """
+    stop: ft.MutableRef[Callable[[], object] | None] = ft.use_ref()
+
+    def mount() -> None:
+        stop.current = start()
+
+    def unmount() -> None:
+        if stop.current is not None:
+            stop.current()
+
+    ft.use_effect(mount, dependencies=[], cleanup=unmount)
+
+
+def use_ticker(interval: float, tick: Callable[[], Awaitable[None]]) -> None:
+    """Call `tick` every `interval` seconds while the component is mounted."""
+
+    def start() -> Callable[[], object]:
         async def loop() -> None:
             while True:
                 await asyncio.sleep(interval)
-                result = tick()
-                if asyncio.iscoroutine(result):
-                    await result
+                await tick()
 
-        task = asyncio.ensure_future(loop())
+        return asyncio.ensure_future(loop()).cancel
 
-        def unmount() -> None:
-            task.cancel()
-
-        return unmount
-
-    return mount
+    use_mount(start)
 
 
 # -- the cards --------------------------------------------------------------------------------
@@ -129,21 +144,29 @@ def ExactTypes(storage: FletStorage) -> ft.Control:
 
     def row(key: str, value: Any, json_type: str) -> ft.Control:
         kind = "—" if value is None else type(value).__name__
-        return ft.Row(
+        return ft.Column(  # two lines: it fits a phone's width as well as a desktop's
             [
-                ft.Text(key, width=84, weight=ft.FontWeight.W_500, size=13),
+                ft.Row(
+                    [
+                        ft.Text(key, weight=ft.FontWeight.W_500, size=13, expand=True),
+                        chip(
+                            kind,
+                            ft.Colors.GREEN_700 if value is not None else ft.Colors.BLUE_GREY_400,
+                        ),
+                        chip(f"JSON: {json_type}", ft.Colors.BLUE_GREY_400, strong=False),
+                    ],
+                    spacing=8,
+                ),
                 ft.Text(
                     "not stored yet" if value is None else repr(value),
-                    expand=True,
                     size=12,
                     font_family="monospace",
                     max_lines=1,
                     overflow=ft.TextOverflow.ELLIPSIS,
+                    color=ft.Colors.BLUE_GREY_700,
                 ),
-                chip(kind, ft.Colors.GREEN_700 if value is not None else ft.Colors.BLUE_GREY_400),
-                chip(f"JSON: {json_type}", ft.Colors.BLUE_GREY_400, strong=False),
             ],
-            spacing=10,
+            spacing=2,
         )
 
     return card(
@@ -181,7 +204,7 @@ def ExpiringSession(storage: FletStorage) -> ft.Control:
         if latest.current is not None and latest.current["until"] <= moment:
             await storage.get_or_default("session")  # reads it as expired: the event follows
 
-    ft.use_effect(ticker(0.25, tick), dependencies=[])
+    use_ticker(0.25, tick)
 
     async def start(e: ft.Event[ft.Button]) -> None:
         until = datetime.now(timezone.utc) + timedelta(seconds=SESSION_TTL)
@@ -213,7 +236,7 @@ def ExpiringSession(storage: FletStorage) -> ft.Control:
         )
     return card(
         "A value that expires",
-        f"set(..., ttl={SESSION_TTL}): gone by itself, everywhere, even after a reload",
+        f"set(..., ttl={SESSION_TTL}): gone by itself, in every tab, even while none is open",
         ft.Icons.TIMER_OUTLINED,
         ft.Column(
             [
@@ -239,6 +262,8 @@ def ExpiringSession(storage: FletStorage) -> ft.Control:
                         ),
                     ],
                     spacing=16,
+                    run_spacing=8,
+                    wrap=True,  # the hint goes under the button in a narrow card
                 ),
             ],
             spacing=12,
@@ -249,6 +274,7 @@ def ExpiringSession(storage: FletStorage) -> ft.Control:
 @ft.component
 def Counter(storage: FletStorage, label: str, icon: ft.IconData) -> ft.Control:
     count, _ = storage.use_storage("likes", 0)
+    where = label.lower()
 
     async def like(e: ft.Event[ft.IconButton]) -> None:
         await storage.increment("likes")  # atomic; both counters re-render with the result
@@ -261,9 +287,13 @@ def Counter(storage: FletStorage, label: str, icon: ft.IconData) -> ft.Control:
                     [
                         ft.Text(str(count), size=34, weight=ft.FontWeight.BOLD, color=ACCENT),
                         ft.IconButton(
-                            ft.Icons.FAVORITE,
-                            icon_color=ft.Colors.PINK_400,
-                            tooltip=f"Like from the {label.lower()}",
+                            # the icon's label names the button for screen readers
+                            ft.Icon(
+                                ft.Icons.FAVORITE,
+                                color=ft.Colors.PINK_400,
+                                semantics_label=f"Like from the {where}",
+                            ),
+                            tooltip=f"Like from the {where}",
                             on_click=like,
                         ),
                     ],
@@ -309,14 +339,14 @@ def InStep(storage: FletStorage) -> ft.Control:
 def ChangeFeed(storage: FletStorage) -> ft.Control:
     events, set_events = ft.use_state(list[tuple[str, StorageEvent]]())
 
-    def mount() -> Callable[[], None]:
+    def listen() -> Callable[[], object]:
         def heard(event: StorageEvent) -> None:
             stamp = datetime.now().astimezone().strftime("%H:%M:%S")
             set_events(lambda old: [(stamp, event), *old][:5])
 
         return storage.subscribe(heard).cancel
 
-    ft.use_effect(mount, dependencies=[])
+    use_mount(listen)
 
     def line(stamp: str, event: StorageEvent) -> ft.Control:
         icon, color = KIND_STYLE[event.kind]
@@ -347,64 +377,74 @@ def ChangeFeed(storage: FletStorage) -> ft.Control:
     )
     return card(
         "Change feed",
-        "storage.subscribe(listener): every set, remove, clear and expiry, as it happens",
+        "storage.subscribe(listener): every set, remove, clear and expiry this page hears "
+        "(kept in memory: it starts empty in a new tab and after a reload)",
         ft.Icons.PODCASTS,
         body,
     )
 
 
 @ft.component
-def Header(storage: FletStorage, visits: int) -> ft.Control:
+def Header(storage: FletStorage, visit: int, reloads: int) -> ft.Control:
     async def reset(e: ft.Event[ft.OutlinedButton]) -> None:
         await storage.clear()  # only this app's namespace
 
+    white = ft.Colors.WHITE
+    soft = ft.Colors.with_opacity(0.85, white)
+    badges: list[ft.Control] = [
+        chip(f"Visit #{visit}", white),
+        *([chip(f"Reloads: {reloads}", white)] if reloads else []),
+        ft.OutlinedButton(
+            "Reset",
+            icon=ft.Icons.RESTART_ALT,
+            on_click=reset,
+            style=ft.ButtonStyle(
+                color=white, side=ft.BorderSide(1, ft.Colors.with_opacity(0.7, white))
+            ),
+        ),
+    ]
     return ft.Container(
-        ft.Row(
+        ft.ResponsiveRow(  # one line on a wide page; the badges under the title on a phone
             [
-                ft.Icon(ft.Icons.INVENTORY_2_OUTLINED, color=ft.Colors.WHITE, size=36),
-                ft.Column(
+                ft.Row(
                     [
-                        ft.Text(
-                            "flet-storage",
-                            size=26,
-                            weight=ft.FontWeight.BOLD,
-                            color=ft.Colors.WHITE,
-                        ),
-                        ft.Text(
-                            "Type-faithful, namespaced, live storage for Flet apps",
-                            color=ft.Colors.with_opacity(0.85, ft.Colors.WHITE),
+                        ft.Icon(ft.Icons.INVENTORY_2_OUTLINED, color=white, size=36),
+                        ft.Column(
+                            [
+                                ft.Text(
+                                    "flet-storage", size=26, weight=ft.FontWeight.BOLD, color=white
+                                ),
+                                ft.Text(
+                                    "Type-faithful, namespaced, live storage for Flet apps",
+                                    color=soft,
+                                ),
+                            ],
+                            spacing=0,
+                            expand=True,
                         ),
                     ],
-                    spacing=0,
-                    expand=True,
+                    spacing=16,
+                    col={"xs": 12, "lg": 7},
                 ),
-                ft.Container(
-                    ft.Row(
-                        [
-                            ft.Icon(ft.Icons.REPLAY, color=ft.Colors.WHITE, size=18),
-                            ft.Text(
-                                f"Visit #{visits}: reload, it all comes back",
-                                color=ft.Colors.WHITE,
-                                weight=ft.FontWeight.W_500,
-                            ),
-                        ],
-                        tight=True,
-                    ),
-                    bgcolor=ft.Colors.with_opacity(0.18, ft.Colors.WHITE),
-                    border_radius=20,
-                    padding=ft.Padding.symmetric(horizontal=14, vertical=8),
+                ft.Row(
+                    badges,
+                    spacing=10,
+                    run_spacing=8,
+                    wrap=True,
+                    alignment=ft.MainAxisAlignment.END,
+                    col={"xs": 12, "lg": 5},
                 ),
-                ft.OutlinedButton(
-                    "Reset",
-                    icon=ft.Icons.RESTART_ALT,
-                    on_click=reset,
-                    style=ft.ButtonStyle(
-                        color=ft.Colors.WHITE,
-                        side=ft.BorderSide(1, ft.Colors.with_opacity(0.7, ft.Colors.WHITE)),
-                    ),
+                ft.Text(
+                    "Every card reads storage when it mounts. A new tab or a browser restart is "
+                    "a new visit; a reload reconnects to this one, and the cards read storage "
+                    "again. Another tab's writes show here after a reload.",
+                    size=12,
+                    color=soft,
                 ),
             ],
             spacing=16,
+            run_spacing=10,
+            vertical_alignment=ft.CrossAxisAlignment.CENTER,
         ),
         gradient=ft.LinearGradient(
             colors=[ft.Colors.INDIGO_700, ft.Colors.DEEP_PURPLE_400],
@@ -412,15 +452,16 @@ def Header(storage: FletStorage, visits: int) -> ft.Control:
             end=ft.Alignment.CENTER_RIGHT,
         ),
         border_radius=18,
-        padding=ft.Padding.symmetric(horizontal=24, vertical=20),
+        padding=ft.Padding.symmetric(horizontal=20, vertical=18),
     )
 
 
 @ft.component
-def App(storage: FletStorage, visits: int) -> ft.Control:
+def Cards(storage: FletStorage, visit: int, reloads: int, key: str | None = None) -> ft.Control:
+    # `key` is Flet's component identity (@ft.component takes it): a new key, a new mount
     return ft.Column(
         [
-            Header(storage, visits),
+            Header(storage, visit, reloads),
             ft.ResponsiveRow(
                 [
                     ExactTypes(storage),
@@ -444,16 +485,42 @@ def App(storage: FletStorage, visits: int) -> ft.Control:
     )
 
 
+@ft.component
+def App(storage: FletStorage, visit: int) -> ft.Control:
+    """The cards, mounted again (so read from storage again) whenever the tab reloads."""
+    reloads, set_reloads = ft.use_state(0)
+
+    def listen() -> Callable[[], object]:
+        page = ft.context.page
+        earlier = page.on_connect
+
+        def reconnected(e: ft.Event[ft.Page]) -> None:
+            set_reloads(lambda n: n + 1)
+            if earlier is not None:  # whoever listened before keeps hearing it
+                cast(Callable[[ft.Event[ft.Page]], Any], earlier)(e)
+
+        page.on_connect = reconnected
+
+        def unmount() -> None:
+            page.on_connect = earlier
+
+        return unmount
+
+    use_mount(listen)
+    return Cards(storage, visit, reloads, key=str(reloads))  # a new key: a new mount
+
+
 async def main(page: ft.Page) -> None:
     page.title = "flet-storage demo"
     page.theme_mode = ft.ThemeMode.LIGHT
     page.theme = ft.Theme(color_scheme_seed=ACCENT)
     page.bgcolor = "#F3F4FA"
-    page.padding = 24
+    page.padding = ft.Padding.all(16)
     page.scroll = ft.ScrollMode.AUTO
     storage = FletStorage(app_name=APP)
-    visits = await storage.increment("visits")  # survives reloads and restarts
-    page.render(App, storage, visits)
+    # main runs once per Flet session: a new tab or a browser restart, not a reload
+    visit = await storage.increment("visits")
+    page.render(App, storage, visit)
 
 
 if __name__ == "__main__":

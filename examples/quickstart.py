@@ -18,7 +18,7 @@ async def main(page: ft.Page):  # type: ignore[no-untyped-def]
     tags = await storage.get("favorite_tags")  # Returns a set, not a list
 
     # Reading data
-    settings = await storage.get("user_settings")  # Returns a standard Python dict
+    settings = await storage.get("user_settings")  # A standard Python dict
     attempts = await storage.get_or_default("login_attempts", 0)  # noqa: F841
 
     # Checking for keys

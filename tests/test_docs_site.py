@@ -1,6 +1,8 @@
 """The documentation site builds with `mkdocs build --strict`, so a broken link or
-cross-reference fails it; its API reference shows every public name with its docstring; and
-it loads nothing from elsewhere.
+cross-reference fails it; its API reference shows every public name with its docstring; it
+loads nothing from elsewhere; and it works opened from disk (file://): every link names a
+file, and the search has its index as a script. (tests/e2e/test_docs_offline.py opens it from
+disk in Chromium and searches it.)
 
 Needs the `docs` dependency group (a default group: `uv sync` installs it). Without it these
 tests are skipped, except under CI=true, where they fail.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import html
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -81,14 +84,70 @@ def test_site_builds_strictly(build: Build) -> None:
 
 
 def test_every_docs_page_is_built(build: Build) -> None:
-    """Every page is in the nav (strict mode refuses omitted ones) and becomes HTML."""
+    """Every page is in the nav (strict mode refuses omitted ones) and becomes a page.html
+    (not page/index.html, which a browser shows as a directory listing from disk)."""
     pages = sorted((ROOT / "docs").rglob("*.md"))
     assert len(pages) >= 20
     for page in pages:
-        relative = page.relative_to(ROOT / "docs").with_suffix("")
-        built = relative / "index.html" if relative.name != "index" else relative.parent
-        path = build.site / built
-        assert path.is_file() or (path / "index.html").is_file(), page
+        built = build.site / page.relative_to(ROOT / "docs").with_suffix(".html")
+        assert built.is_file(), page
+
+
+def test_every_link_names_a_file_so_the_site_works_from_disk(build: Build) -> None:
+    """Opened from disk, a link to a directory shows a listing: every local link and
+    resource of every page must name a file that exists."""
+    assert build.returncode == 0, build.output
+    checked = 0
+    for page in build.site.rglob("*.html"):
+        if page.name == "404.html":  # a server's page for a missing one: absolute links
+            continue
+        source = page.read_text()
+        for target in re.findall(r'<(?:a|link|script|img)\b[^>]*?(?:href|src)="([^"]*)"', source):
+            if re.match(r"[a-z]+:|#|//", target):  # elsewhere, or on the same page
+                continue
+            path = html.unescape(target).split("#")[0].split("?")[0]
+            resolved = (page.parent / path).resolve()
+            assert resolved.is_file(), f"{page.relative_to(build.site)} links to {target}"
+            checked += 1
+    assert checked > 1000
+
+
+def test_the_search_has_what_it_needs_from_disk(build: Build) -> None:
+    """From file:// Material loads the index as search/search_index.js (a fetch of the
+    JSON is refused), and every page loads the worker stand-in before Material's script."""
+    index = (build.site / "search" / "search_index.json").read_text()
+    script = (build.site / "search" / "search_index.js").read_text()
+    assert script == f"var __index = {index}"
+    for page in build.site.rglob("*.html"):
+        source = page.read_text()
+        if "assets/javascripts/bundle." not in source:  # e.g. a redirect page
+            continue
+        worker = source.find("javascripts/file-worker.js")
+        assert 0 <= worker < source.find("assets/javascripts/bundle."), page
+
+
+def _search_tokens(index: dict[str, Any], text: str) -> set[str]:
+    """The words lunr indexes in ``text``: split at the index's separator, trimmed of
+    non-word characters at both ends (lunr's trimmer), lower-cased."""
+    words = re.split(index["config"]["separator"], html.unescape(re.sub(r"<[^>]+>", " ", text)))
+    return {re.sub(r"^\W+|\W+$", "", word).lower() for word in words} - {""}
+
+
+def test_search_finds_reencrypt_on_the_security_page(build: Build) -> None:
+    """ "reencrypt" is a word of the Security page's rotation heading, not only part of
+    `storage.reencrypt()`, so a search for it lands there."""
+
+    index = json.loads((build.site / "search" / "search_index.json").read_text())
+    titles = {
+        doc["location"]: _search_tokens(index, doc["title"])
+        for doc in index["docs"]
+        if doc["location"].startswith("security.html")
+    }
+    assert any("reencrypt" in words for words in titles.values()), titles
+    (rotation,) = [
+        d for d in index["docs"] if d["location"] == "security.html#how-encryption-works"
+    ]
+    assert "reencrypt" in _search_tokens(index, rotation["text"])  # storage.reencrypt(): split
 
 
 def _text(page: Path) -> str:
@@ -177,6 +236,7 @@ def test_a_broken_link_or_reference_fails_the_build(tmp_path: Path) -> None:
     for setting, absolute in (
         ("docs_dir: docs", f"docs_dir: '{docs.as_posix()}'"),
         ("paths: [src]", f"paths: ['{(ROOT / 'src').as_posix()}']"),
+        ("- scripts/mkdocs_hooks.py", f"- '{(ROOT / 'scripts' / 'mkdocs_hooks.py').as_posix()}'"),
     ):
         assert setting in config
         config = config.replace(setting, absolute)

@@ -49,6 +49,9 @@ ROW = "flet_storage.inspector.row"
 PREVIEW = 80
 """Characters of a value's `repr` shown before it is cut with an ellipsis."""
 
+COMPACT = 600
+"""Below this width (in pixels, the inspector's own) each row takes two lines, as on a phone."""
+
 
 @dataclass(frozen=True)
 class _Row:
@@ -135,6 +138,7 @@ def StorageInspector(storage: FletStorage, *, title: str = "Storage inspector") 
     key_text, set_key_text = ft.use_state("")
     json_text, set_json_text = ft.use_state("")
     message, set_message = ft.use_state("")
+    compact, set_compact = ft.use_state(False)
 
     async def reload() -> bool:
         """Read the namespace again; False once the client no longer answers."""
@@ -148,7 +152,7 @@ def StorageInspector(storage: FletStorage, *, title: str = "Storage inspector") 
             set_message(f"could not read: {exc}")
         return True
 
-    def mount() -> Callable[[], None]:
+    def mount() -> None:
         async def on_change(event: StorageEvent) -> None:
             await reload()
 
@@ -166,16 +170,23 @@ def StorageInspector(storage: FletStorage, *, title: str = "Storage inspector") 
         subscription = storage.subscribe(on_change)
         tasks = [asyncio.ensure_future(reload()), asyncio.ensure_future(tick())]
 
-        def unmount() -> None:
+        def stop_following() -> None:
             subscription.cancel()
             for task in tasks:
                 task.cancel()
 
-        return unmount
+        stop.current = stop_following
+
+    def unmount() -> None:
+        if stop.current is not None:
+            stop.current()
 
     latest: ft.MutableRef[list[_Row]] = ft.use_ref()
     latest.current = rows  # what the ticker sees
-    ft.use_effect(mount, dependencies=[storage.app_name])
+    # cleanup= rather than a function mount returns: Flet 1.0.5 forgets that one once the
+    # component renders again, and the subscription and the ticker would outlive it
+    stop: ft.MutableRef[Callable[[], None] | None] = ft.use_ref()
+    ft.use_effect(mount, dependencies=[storage.app_name], cleanup=unmount)
 
     async def save(e: ft.Event[ft.Button]) -> None:
         key = key_text.strip()
@@ -212,6 +223,17 @@ def StorageInspector(storage: FletStorage, *, title: str = "Storage inspector") 
     async def refresh(e: ft.Event[ft.IconButton]) -> None:
         await reload()
 
+    def text(value: str, **style: Any) -> ft.Text:
+        return ft.Text(value, size=13, max_lines=1, overflow=ft.TextOverflow.ELLIPSIS, **style)
+
+    def icon_button(
+        icon: ft.IconData, name: str, tooltip: str, on_click: Any, **style: Any
+    ) -> ft.IconButton:
+        # The icon's semantics label is the button's accessible name (a tooltip is not).
+        return ft.IconButton(
+            ft.Icon(icon, semantics_label=name, **style), tooltip=tooltip, on_click=on_click
+        )
+
     def line(cells: list[ft.Control], **style: Any) -> ft.Container:
         """One line of the table: fixed-width cells, and the value taking the rest."""
         widths = (150, 96, 64, 80, None, 80)
@@ -228,8 +250,66 @@ def StorageInspector(storage: FletStorage, *, title: str = "Storage inspector") 
             **style,
         )
 
-    def text(value: str, **style: Any) -> ft.Text:
-        return ft.Text(value, size=13, max_lines=1, overflow=ft.TextOverflow.ELLIPSIS, **style)
+    def entry(row: _Row) -> ft.Container:
+        """A key's line; in a narrow inspector two: key, type and buttons, then the rest."""
+        key = text(row.key, weight=ft.FontWeight.W_600)
+        type_chip = ft.Row(
+            [
+                ft.Container(
+                    ft.Text(row.type_name, size=12, color=ft.Colors.ON_SECONDARY_CONTAINER),
+                    bgcolor=ft.Colors.SECONDARY_CONTAINER,
+                    border_radius=8,
+                    padding=ft.Padding.symmetric(horizontal=8, vertical=2),
+                )
+            ],
+            tight=True,
+        )
+        size = text(str(row.size), text_align=ft.TextAlign.RIGHT)
+        expiry = text(
+            "never" if row.expires_at is None else _countdown(row.expires_at - now),
+            color=None if row.expires_at is None else ft.Colors.TERTIARY,
+        )
+        preview = text(row.preview, font_family="monospace")
+        buttons = ft.Row(
+            [
+                icon_button(ft.Icons.EDIT_OUTLINED, f"Edit {row.key}", "Edit", edit(row), size=18),
+                icon_button(
+                    ft.Icons.DELETE_OUTLINE,
+                    f"Delete {row.key}",
+                    "Delete",
+                    delete(row),
+                    size=18,
+                    color=ft.Colors.ERROR,
+                ),
+            ],
+            spacing=0,
+            tight=True,
+        )
+        if not compact:
+            return line(
+                [key, type_chip, size, expiry, preview, buttons],
+                data=(ROW, row.key),
+                key=f"key:{row.key}",  # what Flet's diff matches lines by
+            )
+        return ft.Container(
+            ft.Column(
+                [
+                    ft.Row([ft.Container(key, expand=True), type_chip, buttons], spacing=8),
+                    ft.Row(
+                        [
+                            ft.Row([size, ft.Text("·", size=13), expiry], spacing=4, tight=True),
+                            ft.Container(preview, expand=True),
+                        ],
+                        spacing=12,
+                    ),
+                ],
+                spacing=0,
+            ),
+            padding=ft.Padding.only(left=8, bottom=6),
+            border=ft.Border.only(bottom=ft.BorderSide(1, ft.Colors.OUTLINE_VARIANT)),
+            data=(ROW, row.key),
+            key=f"key:{row.key}",
+        )
 
     header = line(
         [
@@ -241,97 +321,55 @@ def StorageInspector(storage: FletStorage, *, title: str = "Storage inspector") 
             for label in ("Key", "Type", "Size", "Expires", "Value", "")
         ],
         height=36,
+        key="header",
     )
-    table = ft.Column(
-        [
-            header,
-            *(
-                line(
-                    [
-                        text(row.key, weight=ft.FontWeight.W_600),
-                        ft.Row(
-                            [
-                                ft.Container(
-                                    ft.Text(
-                                        row.type_name,
-                                        size=12,
-                                        color=ft.Colors.ON_SECONDARY_CONTAINER,
-                                    ),
-                                    bgcolor=ft.Colors.SECONDARY_CONTAINER,
-                                    border_radius=8,
-                                    padding=ft.Padding.symmetric(horizontal=8, vertical=2),
-                                )
-                            ]
-                        ),
-                        text(str(row.size), text_align=ft.TextAlign.RIGHT),
-                        text(
-                            "never" if row.expires_at is None else _countdown(row.expires_at - now),
-                            color=None if row.expires_at is None else ft.Colors.TERTIARY,
-                        ),
-                        text(row.preview, font_family="monospace"),
-                        ft.Row(
-                            [
-                                ft.IconButton(
-                                    ft.Icons.EDIT_OUTLINED,
-                                    tooltip="Edit",
-                                    data=row.key,
-                                    icon_size=18,
-                                    on_click=edit(row),
-                                ),
-                                ft.IconButton(
-                                    ft.Icons.DELETE_OUTLINE,
-                                    tooltip="Delete",
-                                    data=row.key,
-                                    icon_size=18,
-                                    icon_color=ft.Colors.ERROR,
-                                    on_click=delete(row),
-                                ),
-                            ],
-                            spacing=0,
-                            tight=True,
-                        ),
-                    ],
-                    data=(ROW, row.key),
-                )
-                for row in rows
-            ),
-        ],
-        spacing=0,
+    table = ft.Column([*([] if compact else [header]), *map(entry, rows)], spacing=0)
+    key_field = ft.TextField(
+        label="Key",
+        value=key_text,
+        dense=True,
+        on_change=lambda e: set_key_text(e.control.value or ""),
+        width=None if compact else 140,
+        expand=compact,
+    )
+    value_field = ft.TextField(
+        label="Value (JSON)",
+        value=json_text,
+        expand=True,
+        dense=True,
+        on_change=lambda e: set_json_text(e.control.value or ""),
+    )
+    set_button = ft.Button("Set", icon=ft.Icons.SAVE, on_click=save)
+    editor: list[ft.Control] = (
+        [ft.Row([key_field]), ft.Row([value_field, set_button])]
+        if compact
+        else [ft.Row([key_field, value_field, set_button])]
     )
     return ft.Column(
         [
             ft.Row(
                 [
                     ft.Icon(ft.Icons.MANAGE_SEARCH, color=ft.Colors.PRIMARY),
-                    ft.Text(title, size=18, weight=ft.FontWeight.BOLD, expand=True),
-                    ft.Text(
-                        f"{storage.app_name} · {len(rows)} key{'' if len(rows) == 1 else 's'}",
-                        size=12,
+                    ft.Column(
+                        [
+                            ft.Text(title, size=18, weight=ft.FontWeight.BOLD),
+                            ft.Text(
+                                f"{storage.app_name} · {len(rows)} "
+                                f"key{'' if len(rows) == 1 else 's'}",
+                                size=12,
+                            ),
+                        ],
+                        spacing=0,
+                        expand=True,
                     ),
-                    ft.IconButton(ft.Icons.REFRESH, tooltip="Refresh", on_click=refresh),
+                    icon_button(ft.Icons.REFRESH, "Refresh", "Refresh", refresh),
                 ]
             ),
             table,
-            ft.Row(
-                [
-                    ft.TextField(
-                        label="Key",
-                        value=key_text,
-                        width=140,
-                        dense=True,
-                        on_change=lambda e: set_key_text(e.control.value or ""),
-                    ),
-                    ft.TextField(
-                        label="Value (JSON)",
-                        value=json_text,
-                        expand=True,
-                        dense=True,
-                        on_change=lambda e: set_json_text(e.control.value or ""),
-                    ),
-                    ft.Button("Set", icon=ft.Icons.SAVE, on_click=save),
-                ]
-            ),
+            *editor,
             ft.Text(message, size=12, italic=True),
         ],
         spacing=8,
+        on_size_change=lambda e: set_compact(e.width < COMPACT),
+        size_change_interval=100,
     )

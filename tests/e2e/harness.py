@@ -628,6 +628,34 @@ class Client:
         keys: list[str] = await self.evaluate("() => Object.keys(localStorage)")
         return keys
 
+    async def accessibility(self, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Turn on the Flutter client's semantics tree, as a screen reader does, so that
+        controls can be found by role and accessible name (after each load of the page).
+
+        Flutter's web client builds no accessibility tree until its placeholder button
+        ("Enable accessibility", off screen) is pressed.
+        """
+
+        async def enable(pw_page: Any) -> None:
+            placeholder = pw_page.locator("flt-semantics-placeholder")
+            await placeholder.wait_for(state="attached", timeout=timeout * 1000)
+            await placeholder.evaluate("(element) => element.click()")
+            await pw_page.locator("flt-semantics-host flt-semantics").first.wait_for(
+                state="attached", timeout=timeout * 1000
+            )
+
+        await self.in_browser(enable, timeout + DEFAULT_TIMEOUT)
+
+    async def click(self, role: str, name: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Click, in the browser, the one control with this role and exact accessible name
+        (call :meth:`accessibility` first)."""
+
+        async def click(pw_page: Any) -> None:
+            control = pw_page.get_by_role(role, name=name, exact=True)
+            await control.click(timeout=timeout * 1000)
+
+        await self.in_browser(click, timeout + DEFAULT_TIMEOUT)
+
     async def session_id(self) -> str:
         """The Flet session id of this tab's latest session."""
         return await self.run(_session_id, as_event=False)

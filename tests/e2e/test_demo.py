@@ -1,4 +1,6 @@
-"""The demo app (examples/demo.py) on the real client, screenshotted.
+"""The demo app (examples/demo.py) on the real client: its claims after a reload, a new tab
+and a browser restart; every control found by role and accessible name; screenshots at a
+phone's, a tablet's and a desktop's width.
 
 The pictures go to a temporary folder, so a test run leaves the work tree clean; with
 ``FLET_STORAGE_SCREENSHOTS=docs/img`` they refresh the ones the README and docs show.
@@ -8,15 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import os
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import flet as ft
 import pytest
+
+from flet_storage import Codec
 
 from .harness import Client, FletServer, Profile
 from .test_inspector import _wait_for_rows, _walk, table_rows
@@ -24,7 +30,11 @@ from .test_inspector import _wait_for_rows, _walk, table_rows
 ROOT = Path(__file__).parents[2]
 IMG = Path(os.environ.get("FLET_STORAGE_SCREENSHOTS") or tempfile.mkdtemp(prefix="demo-shots-"))
 IMG.mkdir(parents=True, exist_ok=True)
-VIEWPORT = {"width": 1360, "height": 1150}
+DESKTOP = {"width": 1360, "height": 1250}
+# A phone's and a tablet's width, tall enough that one picture shows the whole page.
+WIDTHS = {390: 2100, 768: 1400, 1360: DESKTOP["height"]}
+LIKES = "flutter.flet_storage_demo.likes"
+"""The raw localStorage key of the demo's likes counter."""
 
 
 def _texts(page: ft.Page) -> list[str]:
@@ -32,28 +42,16 @@ def _texts(page: ft.Page) -> list[str]:
 
 
 async def _wait_for(
-    client: Client, predicate: Callable[[list[str]], bool], timeout: float = 15
+    client: Client, predicate: Callable[[list[str]], bool], timeout: float = 20
 ) -> list[str]:
     return await client.wait_until(_texts, predicate, timeout=timeout, what="the demo")
 
 
-def _click(match: Callable[[Any], bool]) -> Callable[[ft.Page], Awaitable[None]]:
-    """Click (as the client would) the one control of the page that ``match`` picks."""
+async def _resize(client: Client, width: int, height: int) -> None:
+    async def size(pw_page: Any) -> None:
+        await pw_page.set_viewport_size({"width": width, "height": height})
 
-    async def click(page: ft.Page) -> None:
-        found = [c for c in _walk(page.views[0]) if isinstance(c, ft.Control) and match(c)]
-        assert len(found) == 1, found
-        await page.session.dispatch_event(found[0]._i, "click", None)
-
-    return click
-
-
-def _button(text: str) -> Callable[[Any], bool]:
-    return lambda c: isinstance(c, ft.Button | ft.OutlinedButton) and c.content == text
-
-
-def _tooltip(text: str) -> Callable[[Any], bool]:
-    return lambda c: isinstance(c, ft.IconButton) and c.tooltip == text
+    await client.in_browser(size)
 
 
 async def _screenshot(client: Client, name: str) -> Path:
@@ -71,37 +69,62 @@ async def _screenshot(client: Client, name: str) -> Path:
     return path
 
 
-async def _open(profile: Profile, server: FletServer) -> Client:
+async def _open(profile: Profile, server: FletServer, demo: ModuleType) -> Client:
+    """A new tab of ``profile`` running the demo (a new Flet session), its semantics on."""
     client = await profile.open(server)
-
-    async def size(pw_page: Any) -> None:
-        await pw_page.set_viewport_size(VIEWPORT)
-
-    await client.in_browser(size)
+    await _resize(client, **DESKTOP)
+    await client.run(demo.main)
+    await client.accessibility()
     return client
 
 
-async def test_demo_shows_types_ttl_components_feed_and_survives_a_restart(
+async def _click(client: Client, name: str) -> None:
+    await client.click("button", name)
+
+
+async def _countdowns(server: FletServer, settle: float = 0) -> dict[str, set[int]]:
+    """The countdown tasks on the server, by card (ids; every tab's, so compare sets)."""
+    tasks = (await server.pending_tasks(settle=settle)).items()
+    kinds = {
+        "session card": "use_ticker.<locals>.start.<locals>.loop",
+        "inspector": "StorageInspector.<locals>.mount.<locals>.tick",
+    }
+    return {kind: {task for task, text in tasks if name in text} for kind, name in kinds.items()}
+
+
+def _seconds_left(texts: list[str]) -> float:
+    """The session card's countdown (0 when there is none)."""
+    left = [text for text in texts if text.endswith(" s left")]
+    return float(left[0].split()[0]) if left else 0.0
+
+
+def _counts(texts: list[str], likes: int) -> bool:
+    """Both like counters show ``likes``."""
+    return texts.count(str(likes)) >= 2
+
+
+async def test_demo_claims_hold_after_a_reload_a_new_tab_and_a_browser_restart(
     profile: Profile, server: FletServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.syspath_prepend(str(ROOT / "examples"))
     demo = importlib.import_module("demo")
-    client = await _open(profile, server)
-    await client.run(demo.main)
-    await _wait_for(client, lambda texts: "Visit #1: reload, it all comes back" in texts)
+    ttl = demo.SESSION_TTL
+    elsewhere = await _countdowns(server)  # other tests' pages, if any
+    client = await _open(profile, server, demo)
+    texts = await _wait_for(client, lambda texts: "Visit #1" in texts)
+    assert "Nothing yet: press a button." in texts
     assert (await _screenshot(client, "start")).exists()
+    monkeypatch.setattr(demo, "SESSION_TTL", 900)  # outlives the steps below, however slow
 
-    await client.run(_click(_button("Store new values")))
-    await client.run(_click(_button("Start a session")))
-    for tooltip in ("Like from the sidebar", "Like from the toolbar", "Like from the sidebar"):
-        await client.run(_click(_tooltip(tooltip)))
-    texts = await _wait_for(client, lambda texts: texts.count("3") >= 2 and "tuple" in texts)
+    # every control by role and accessible name, clicked in the browser
+    await _click(client, "Store new values")
+    await _click(client, "Start a session")
+    for name in ("Like from the sidebar", "Like from the toolbar", "Like from the sidebar"):
+        await _click(client, name)
+    texts = await _wait_for(client, lambda texts: _counts(texts, 3) and "tuple" in texts)
     assert {"set", "datetime", "tuple"} <= set(texts)  # the types that came back
     assert "Signed in as ada" in texts
-    await asyncio.sleep(2)  # the countdown moves
-    texts = await _wait_for(client, lambda texts: any(t.endswith(" s left") for t in texts))
-    (left,) = [t for t in texts if t.endswith(" s left")]
-    assert 0 < float(left.split()[0]) < 20  # counting down from the 20 s TTL
+    assert "likes" in texts  # the change feed heard the likes
 
     async def rows(page: ft.Page) -> dict[str, list[str]]:
         return table_rows(page)
@@ -115,24 +138,66 @@ async def test_demo_shows_types_ttl_components_feed_and_survives_a_restart(
         "visits": "int",
         "window": "tuple",
     }
-    assert (await _screenshot(client, "in-use")).exists()
 
-    # a browser restart: a new session loads everything from the browser's storage
-    await profile.restart()
-    client = await _open(profile, server)
-    await client.run(demo.main)
-    texts = await _wait_for(
-        client,
-        lambda texts: "Visit #2: reload, it all comes back" in texts and texts.count("3") >= 2,
+    mounted = {kind: tasks - elsewhere[kind] for kind, tasks in (await _countdowns(server)).items()}
+    assert all(len(tasks) == 1 for tasks in mounted.values()), mounted
+
+    # A reload: Flet re-attaches the tab to its session, so main does not run (still visit
+    # 1), and the cards mount again and read storage. Storage is changed behind the app's
+    # back first, so the page can only show 7 likes if it read them from storage.
+    raw = await client.local_storage()
+    assert raw[LIKES] == json.dumps(Codec().encode(3))
+    await client.evaluate(
+        "([key, value]) => localStorage.setItem(key, value)",
+        [LIKES, json.dumps(Codec().encode(7))],
     )
-    assert {"set", "datetime", "tuple"} <= set(texts)
-    assert "Signed in as ada" in texts  # the session has not expired yet
-    assert (await _screenshot(client, "after-restart")).exists()
+    assert not await client.reload(), "the reload got a new Flet session"
+    await client.accessibility()
+    texts = await _wait_for(client, lambda texts: "Reloads: 1" in texts and _counts(texts, 7))
+    assert "Visit #1" in texts
+    assert "Nothing yet: press a button." in texts  # the feed is this page's memory
+    assert {"set", "datetime", "tuple", "Signed in as ada"} <= set(texts)
+    await _wait_for_rows(client, lambda rows: rows.get("likes", ["", "", "", ""])[3] == "7")
+    # The cards mounted before the reload are gone: their countdowns ended (a wait for the
+    # cancelled tasks to finish, not a speed check), and one new one of each kind runs.
+    after = await _countdowns(server, settle=5)
+    for kind, tasks in after.items():
+        assert len(tasks - elsewhere[kind]) == 1, kind
+        assert not tasks & mounted[kind], kind
 
-    # the session expires by itself: the card, the change feed and the inspector follow
+    # A new tab: a new session and a new visit, the same storage.
+    second = await _open(profile, server, demo)
+    texts = await _wait_for(second, lambda texts: "Visit #2" in texts and _counts(texts, 7))
+    assert "Nothing yet: press a button." in texts
+    assert not any(text.startswith("Reloads") for text in texts)
+    assert {"set", "datetime", "tuple", "Signed in as ada"} <= set(texts)
+    await _click(second, "Like from the toolbar")
+    await _wait_for(second, lambda texts: _counts(texts, 8))
+
+    # A browser restart: a new session loads everything from the browser's storage.
+    await profile.restart()
+    client = await _open(profile, server, demo)
+    texts = await _wait_for(client, lambda texts: "Visit #3" in texts and _counts(texts, 8))
+    assert {"set", "datetime", "tuple", "Signed in as ada"} <= set(texts)
+
+    # The demo's own TTL from here on; the page at a phone's, a tablet's and a desktop's width.
+    monkeypatch.setattr(demo, "SESSION_TTL", ttl)
+    await _click(client, "Restart the session")
+    await _wait_for(client, lambda texts: 0 < _seconds_left(texts) <= ttl)
+    for width, height in WIDTHS.items():
+        await _resize(client, width, height)
+        name = "in-use" if width == DESKTOP["width"] else f"in-use-{width}"
+        assert (await _screenshot(client, name)).exists()
+    await _resize(client, **DESKTOP)
+
+    # The session expires by itself: the card, the change feed and the inspector follow.
     texts = await _wait_for(
-        client, lambda texts: "No session: it expired, or never started" in texts, timeout=30
+        client, lambda texts: "No session: it expired, or never started" in texts, timeout=60
     )
     assert "expire" in texts
     await _wait_for_rows(client, lambda rows: "session" not in rows and "tags" in rows)
     assert (await _screenshot(client, "expired")).exists()
+
+    # Reset clears the namespace (the inspector's own buttons: tests/e2e/test_inspector.py).
+    await _click(client, "Reset")
+    await _wait_for_rows(client, lambda rows: not rows)

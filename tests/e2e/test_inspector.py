@@ -1,8 +1,8 @@
-"""The StorageInspector on the real client: rows with types, live updates, deletion."""
+"""The StorageInspector on the real client: rows with types, live updates, deletion and
+editing, every control found by its role and accessible name and used in the browser."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
@@ -11,7 +11,7 @@ from typing import Any
 import flet as ft
 from flet.components.component import Component
 
-from flet_storage import FletStorage, StorageInspector
+from flet_storage import Codec, FletStorage, StorageInspector
 from flet_storage.inspector import PREVIEW, ROW
 
 from .harness import Client
@@ -84,16 +84,9 @@ async def test_inspector_lists_types_and_follows_changes(client: Client, app_nam
     assert rows["session"][0] == "dict"
     assert rows["session"][2] in ("59m 59s", "1h 00m")
 
-    # delete through the control's button, dispatched as the client would
-    async def delete(page: ft.Page) -> None:
-        (button,) = [
-            c
-            for c in _walk(page.views[0])
-            if isinstance(c, ft.IconButton) and c.tooltip == "Delete" and c.data == "tags"
-        ]
-        await page.session.dispatch_event(button._i, "click", None)
-
-    await client.run(delete)
+    # delete through the row's button, found as a screen reader finds it
+    await client.accessibility()
+    await client.click("button", "Delete tags")
     rows = await _wait_for_rows(client, lambda rows: "tags" not in rows)
     assert sorted(rows) == ["point", "session", "when"]
 
@@ -108,32 +101,100 @@ async def test_inspector_edits_a_value_from_json(client: Client, app_name: str) 
 
     async def render(page: ft.Page) -> None:
         await storage.set("n", 1)
+        await storage.set("note", "hi")
         page.render(StorageInspector, storage)
 
     await client.run(render)
     await _wait_for_rows(client, lambda rows: rows.get("n", [""])[0] == "int")
+    await client.accessibility()
 
-    def field(page: ft.Page, label: str) -> ft.TextField:
-        (found,) = [
-            c for c in _walk(page.views[0]) if isinstance(c, ft.TextField) and c.label == label
-        ]
-        return found
+    def fields(page: ft.Page) -> dict[str, str]:
+        return {
+            str(c.label): str(c.value) for c in _walk(page.views[0]) if isinstance(c, ft.TextField)
+        }
 
-    async def edit(page: ft.Page) -> None:
-        for label, value in (("Key", "prefs"), ("Value (JSON)", '{"dark": true, "size": 3}')):
-            control = field(page, label)
-            page.session.apply_patch(control._i, {"value": value})  # as the client does
-            await page.session.dispatch_event(control._i, "change", value)
+    async def type_in(label: str, text: str) -> None:
+        from playwright.async_api import expect
 
-    async def save(page: ft.Page) -> Any:
-        (button,) = [
-            c for c in _walk(page.views[0]) if isinstance(c, ft.Button) and c.content == "Set"
-        ]
-        await page.session.dispatch_event(button._i, "click", None)
-        return await storage.get("prefs")
+        async def fill(pw_page: Any) -> None:
+            field = pw_page.get_by_role("textbox", name=label, exact=True)
+            await field.click()
+            await expect(field).to_be_focused()  # Flutter's editing starts a moment later
+            await pw_page.keyboard.press("ControlOrMeta+A")  # typed over what is there
+            await pw_page.keyboard.type(text)
 
-    await client.run(edit)
-    await asyncio.sleep(0.2)
-    assert await client.run(save) == {"dark": True, "size": 3}
+        await client.in_browser(fill)
+        await client.wait_until(fields, lambda seen: seen[label] == text, what="the editor")
+
+    # a row's Edit loads its key and JSON into the editor
+    await client.click("button", "Edit note")
+    await client.wait_until(
+        fields, lambda seen: seen == {"Key": "note", "Value (JSON)": '"hi"'}, what="the editor"
+    )
+
+    await type_in("Key", "prefs")
+    await type_in("Value (JSON)", '{"dark": true, "size": 3}')
+    await client.click("button", "Set")
     rows = await _wait_for_rows(client, lambda rows: "prefs" in rows)
     assert rows["prefs"][0] == "dict"
+
+    async def read(page: ft.Page) -> Any:
+        return await storage.get("prefs")
+
+    assert await client.run(read) == {"dark": True, "size": 3}
+
+    # Refresh re-reads what was written behind the inspector's back (not through storage)
+    async def behind(page: ft.Page) -> None:
+        await ft.SharedPreferences().set(f"{app_name}.raw", Codec().encode(5))
+
+    await client.run(behind)
+    await client.click("button", "Refresh")
+    rows = await _wait_for_rows(client, lambda rows: "raw" in rows)
+    assert rows["raw"][0] == "int"
+
+
+TICK = "StorageInspector.<locals>.mount.<locals>.tick"
+"""The inspector's countdown task, as the server's task list shows it."""
+
+
+async def test_inspector_stops_following_when_it_unmounts(client: Client, app_name: str) -> None:
+    """Its ticker and subscription end with it, even after it rendered again (Flet 1.0.5
+    forgets an effect's returned clean-up on a re-render: the inspector passes cleanup=)."""
+    storage = FletStorage(app_name)
+    setters: dict[str, Callable[[bool], None]] = {}
+
+    @ft.component
+    def Host() -> ft.Control:
+        shown, set_shown = ft.use_state(True)
+        setters["shown"] = set_shown
+        return StorageInspector(storage) if shown else ft.Text("no inspector")
+
+    async def ticks() -> set[int]:
+        tasks = await client.server.pending_tasks(settle=0)
+        return {task for task, text in tasks.items() if TICK in text}
+
+    before = await ticks()
+
+    async def render(page: ft.Page) -> None:
+        await storage.set("a", 1)
+        page.render(Host)
+
+    await client.run(render)
+    await _wait_for_rows(client, lambda rows: "a" in rows)
+
+    async def write(page: ft.Page) -> None:
+        await storage.set("b", 2)  # the inspector renders again
+
+    await client.run(write)
+    await _wait_for_rows(client, lambda rows: sorted(rows) == ["a", "b"])
+    mine = await ticks() - before
+    assert len(mine) == 1
+
+    async def hide(page: ft.Page) -> None:
+        setters["shown"](False)
+
+    await client.run(hide)
+    await client.wait_until(lambda page: _texts(page.views[0]), lambda t: t == ["no inspector"])
+    # a wait for the cancelled task to finish (not a speed check): it never does if leaked
+    still = await client.server.pending_tasks(settle=10)
+    assert not mine & set(still)
