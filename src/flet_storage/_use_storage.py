@@ -37,17 +37,25 @@ def use_storage(
         except StorageError:  # nobody awaits this task: say why the value stays the default
             logger.exception("use_storage could not load %r of %r", key, storage.app_name)
 
-    def mount() -> Callable[[], None]:
+    def mount() -> None:
         subscription = storage.subscribe(on_change, key=key)
         loading = asyncio.ensure_future(load())
 
-        def unmount() -> None:
+        def stop_following() -> None:
             subscription.cancel()
             loading.cancel()
 
-        return unmount
+        stop.current = stop_following
 
-    ft.use_effect(mount, dependencies=[storage.app_name, key])
+    def unmount() -> None:
+        if stop.current is not None:
+            stop.current()
+            stop.current = None
+
+    # cleanup= rather than a function mount returns: Flet 1.0.5 forgets that one once the
+    # component renders again, and the subscription would outlive the component.
+    stop: ft.MutableRef[Callable[[], None] | None] = ft.use_ref()
+    ft.use_effect(mount, dependencies=[storage.app_name, key], cleanup=unmount)
 
     async def set_value(new: Any) -> None:
         await storage.set(key, new)  # the subscription re-renders this component too
