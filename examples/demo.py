@@ -494,8 +494,14 @@ def App(storage: FletStorage, visit: int) -> ft.Control:
         page = ft.context.page
         earlier = page.on_connect
 
-        def reconnected(e: ft.Event[ft.Page]) -> None:
+        async def read_again() -> None:
+            # The tabs of a browser share one mirror of storage (sync): a reloaded client
+            # has just read localStorage, so the mirror reloads from it, then the cards.
+            await storage.refresh()
             set_reloads(lambda n: n + 1)
+
+        def reconnected(e: ft.Event[ft.Page]) -> None:
+            page.run_task(read_again)
             if earlier is not None:  # whoever listened before keeps hearing it
                 cast(Callable[[ft.Event[ft.Page]], Any], earlier)(e)
 

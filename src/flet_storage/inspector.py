@@ -27,6 +27,7 @@ the editor (JSON in, `set` out) or delete it. It reads and writes through `stora
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 from collections.abc import Callable
@@ -221,6 +222,10 @@ def StorageInspector(storage: FletStorage, *, title: str = "Storage inspector") 
         return handler
 
     async def refresh(e: ft.Event[ft.IconButton]) -> None:
+        # What was written behind flet-storage's back shows once the storage re-reads
+        # the client (its read cache, or with sync its browser's mirror).
+        with contextlib.suppress(StorageError):
+            await storage.refresh()
         await reload()
 
     def text(value: str, **style: Any) -> ft.Text:
