@@ -38,7 +38,7 @@ from ._crypto import DecryptionError
 from ._errors import CorruptDataError, StorageError, logger
 from ._events import ChangeKind, Listener, Subscription, announce
 from ._locks import holding_nothing
-from ._store import Change, Store, first_error
+from ._store import Change, Store, first_error, raise_first
 from .backends import Backend, RawValue
 
 if TYPE_CHECKING:
@@ -236,9 +236,7 @@ class Records:
         async with self.locked([key]):
             (entry,) = await self.read([key])
             item, result = await compute(entry)
-            (error,) = await self._write([item])
-            if error is not None:
-                raise error
+            raise_first(await self._write([item]))
             return result
 
     async def _write(self, items: Sequence[Item]) -> list[StorageError | None]:
@@ -335,9 +333,8 @@ class Records:
                         "that expires more than 100 years from now: not re-encrypted"
                     )
                 items.append((key, _text(self._decrypt(key, body, expires_at)), expires_at))
-            error = first_error(await self._write(items))
-        if error is not None:
-            raise error
+            errors = await self._write(items)
+        raise_first(errors)
         return len(items)
 
     # -- the stored form -----------------------------------------------------------------------
@@ -392,9 +389,7 @@ class Records:
         landed = [(key, None) for key, (_, error) in zip(keys, outcomes, strict=True) if not error]
         if kind is not None:
             self._announce(kind, landed)
-        error = first_error(error for _, error in outcomes)
-        if error is not None:
-            raise error
+        raise_first(error for _, error in outcomes)
         return len(landed)
 
     def _unmark_later(self, since: int, keys: set[str]) -> None:

@@ -17,6 +17,7 @@ from ._crypto import Encryption
 from ._errors import CorruptDataError, KeyNotFoundError, UnsupportedValueError
 from ._events import Listener, Subscription
 from ._record import RESERVED, Entry, Item, KeyInfo, Records
+from ._store import raise_first
 from ._transfer import MigrationStep, export, import_, migrate
 from ._use_storage import use_storage
 from .backends import Backend, RawValue, SharedPreferencesBackend
@@ -453,9 +454,7 @@ class FletStorage:
 
     async def _write_at(self, items: Sequence[tuple[str, Any]], expires_at: float | None) -> None:
         texts = [(_writable(key), self._encode(key, value), expires_at) for key, value in items]
-        for error in await self._records.write(texts):
-            if error is not None:
-                raise error
+        raise_first(await self._records.write(texts))
 
     def _encode(self, key: str, value: object) -> str:
         try:

@@ -36,7 +36,15 @@ from ._locks import KeyLocks, holding_nothing
 from .backends import Backend, BaseBackend, RawValue, SharedPreferencesBackend
 from .sync import BROWSER_KEY, Browser, InProcessSync, Member, browser_tag
 
-__all__ = ["Change", "NamespaceState", "Outcome", "ScopeState", "Store", "first_error"]
+__all__ = [
+    "Change",
+    "NamespaceState",
+    "Outcome",
+    "ScopeState",
+    "Store",
+    "first_error",
+    "raise_first",
+]
 
 Change: TypeAlias = tuple[str, "RawValue | None"]
 """A write of one storage key: `(key, raw value)`, or `(key, None)` to remove it."""
@@ -182,15 +190,12 @@ class Store:
         async with scope.joining:
             if scope.member is not None:
                 return
-            (browser_id,) = await self._send([("get", BROWSER_KEY, None)])
-            if isinstance(browser_id, StorageError):
-                raise browser_id
+            (browser_id,) = answer = await self._send([("get", BROWSER_KEY, None)])
+            raise_first(answer)
             tag = browser_tag(browser_id)
             if tag is None:  # the first tab of this browser (or the id was tampered with)
                 browser_id = secrets.token_hex(16)
-                (stored,) = await self._send([("set", BROWSER_KEY, browser_id)])
-                if isinstance(stored, StorageError):
-                    raise stored
+                raise_first(await self._send([("set", BROWSER_KEY, browser_id)]))
                 tag = browser_tag(browser_id)
             assert tag is not None
             browser = self._sync.enter(page, tag)
@@ -206,28 +211,30 @@ class Store:
 
     async def read(self, keys: Sequence[str]) -> list[RawValue | None]:
         """The raw values of `keys` (None: missing), in one round or from the cache."""
-        await self.join()
-        state = self.state()
-        cache = await self._cache(state) if self.cached or state.scope.browser else None
+        cache = await self._reads_cache()
         if cache is not None:
             return [cache.get(key) for key in keys]
         raws = await self._send([("get", key, None) for key in keys])
-        _raise_first(raws)
+        raise_first(raws)
         return raws
 
     async def keys(self) -> list[str]:
         """Every storage key under `prefixes`: one listing call, or the cache."""
-        await self.join()
-        state = self.state()
-        cache = await self._cache(state) if self.cached or state.scope.browser else None
+        cache = await self._reads_cache()
         if cache is not None:
             return list(cache)
         return await self._list()
 
+    async def _reads_cache(self) -> dict[str, RawValue] | None:
+        """The cache reads use (`cached=True`, or a browser's mirror once joined), loaded on
+        first use; None: read the backend."""
+        await self.join()
+        state = self.state()
+        return await self._cache(state) if self.cached or state.scope.browser else None
+
     async def _list(self) -> list[str]:
-        (listed,) = await self._send([("keys", "", None)])
-        if isinstance(listed, StorageError):
-            raise listed
+        (listed,) = answer = await self._send([("keys", "", None)])
+        raise_first(answer)
         # Filtered here: a backend's listing never leaks the keys of another namespace.
         return [key for key in listed if key.startswith(self.prefixes)]
 
@@ -251,11 +258,7 @@ class Store:
         self, state: NamespaceState, groups: Sequence[Sequence[Change]], previous: bool
     ) -> list[Outcome]:
         firsts = [group[0][0] for group in groups] if previous else []
-        ops: list[_Op] = [
-            ("remove", key, None) if raw is None else ("set", key, raw)
-            for group in groups
-            for key, raw in group
-        ]
+        ops = _calls(change for group in groups for change in group)
         member = self.page_state().scope.member if state.scope.browser else None
         if member is not None:  # this tab's own write supersedes what it was still to be sent
             for key, _ in (change for group in groups for change in group):
@@ -323,18 +326,12 @@ class Store:
         while member.pending:
             changes = list(member.pending.items())
             member.pending.clear()
-            ops: list[_Op] = [
-                ("remove", key, None) if raw is None else ("set", key, raw) for key, raw in changes
-            ]
-            failed = first_error(await self._send(ops))
+            failed = first_error(await self._send(_calls(changes)))
             if failed is not None:  # e.g. a closed tab: its next load reads localStorage
                 logger.debug("a write could not reach another tab: %s", failed)
 
     async def _restore(self, state: NamespaceState, changes: list[Change]) -> None:
-        ops: list[_Op] = [
-            ("remove", key, None) if raw is None else ("set", key, raw) for key, raw in changes
-        ]
-        results = await self._send(ops)
+        results = await self._send(_calls(changes))
         scope = state.scope
         scope.version += 1
         for (key, raw), result in zip(changes, results, strict=True):
@@ -474,7 +471,7 @@ class Store:
         try:
             keys = await self._list()
             raws = await self._send([("get", key, None) for key in keys])
-            _raise_first(raws)
+            raise_first(raws)
             if state.scope.version == version:
                 state.cache = {k: v for k, v in zip(keys, raws, strict=True) if v is not None}
                 state.generation = generation
@@ -494,11 +491,16 @@ class Store:
             self.state().scope.invalidate()
 
 
+def _calls(changes: Iterable[Change]) -> list[_Op]:
+    return [("remove", key, None) if raw is None else ("set", key, raw) for key, raw in changes]
+
+
 def first_error(results: Iterable[object]) -> StorageError | None:
     return next((r for r in results if isinstance(r, StorageError)), None)
 
 
-def _raise_first(results: Iterable[object]) -> None:
+def raise_first(results: Iterable[object]) -> None:
+    """Raise the first [StorageError][flet_storage.StorageError] among `results`, if any."""
     error = first_error(results)
     if error is not None:
         raise error

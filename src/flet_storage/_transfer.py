@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import CorruptDataError, MigrationError
 from ._record import Item, Records
+from ._store import raise_first
 
 if TYPE_CHECKING:
     from ._storage import FletStorage
@@ -57,10 +58,7 @@ async def import_(
         # leaves the old data in place.
         listed = set(await records.keys())
         listed.difference_update(key for key, _, _ in items)
-    errors = await records.write(items)
-    for error in errors:
-        if error is not None:
-            raise error
+    raise_first(await records.write(items))
     if replace and listed:
         _, error = await records.remove(sorted(listed))
         if error is not None:
