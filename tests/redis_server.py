@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 import time
 
-__all__ = ["LOOPBACK", "RedisServer", "free_port", "find_redis_server"]
+__all__ = ["LOOPBACK", "RedisServer", "find_redis_server", "free_port"]
 
 LOOPBACK = "127.0.0.1"
 START_TIMEOUT = 20.0
@@ -77,7 +77,7 @@ class RedisServer:
                 "no",
                 "--dir",
                 self._dir.name,
-            ],  # fmt: skip
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

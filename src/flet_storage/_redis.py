@@ -326,9 +326,8 @@ class RedisBus:
                 await self._confirm(channel)
 
     async def _confirm(self, channel: str | None) -> None:
-        if channel is not None:
-            if channel in self._callbacks:
-                self._confirmed.add(channel)
+        if channel is not None and channel in self._callbacks:
+            self._confirmed.add(channel)
         if self._callbacks.keys() <= self._confirmed or channel is None:
             self._notify()
         if not self._up and self._callbacks.keys() <= self._confirmed:
