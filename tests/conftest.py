@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+
 import pytest
+from redis_server import RedisServer, find_redis_server
 
 from flet_storage import FletStorage, MemoryBackend
 
@@ -33,3 +37,19 @@ def storage(backend: MemoryBackend) -> FletStorage:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A real ``redis-server`` on a free loopback port, for one test (``.stop()``,
+    ``.start()`` and ``.restart()`` keep the port). Skipped when Debian's redis-server
+    is not installed, except on CI (``CI=true``), where that is a failure."""
+    if find_redis_server() is None:
+        reason = "no redis-server on PATH (Debian: apt install redis-server)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    server = RedisServer()
+    server.start()
+    yield server
+    server.close()
