@@ -382,8 +382,8 @@ class RedisSync(InProcessSync):
                 self._apply(link, stream_id, body)
             except _down():
                 pass  # the reconnection catches up
-            except Exception:  # a malformed message must not stop the applier
-                logger.exception("a sync message from Redis could not be applied")
+            except Exception as exc:  # nothing must stop the applier
+                logger.warning("a sync message from Redis was skipped: %s", type(exc).__name__)
 
     async def _catch_up(self, link: _Link, start: str | None = None) -> None:
         """Apply what the browser's stream holds after the last message applied."""
@@ -399,13 +399,17 @@ class RedisSync(InProcessSync):
 
     def _apply(self, link: _Link, stream_id: _StreamId, body: bytes) -> None:
         link.last = stream_id
-        message = json.loads(body)
         browser = link.browser() if link.browser is not None else None
-        if browser is None or message["o"] == self._origin:
+        try:
+            message = json.loads(body)
+            if browser is None or message["o"] == self._origin:
+                return
+            app_name, kind, changes = _parse(message)
+        except (ValueError, TypeError, KeyError) as exc:  # anyone who can write to Redis
+            logger.warning("a sync message from Redis was skipped: %s", type(exc).__name__)
             return
-        app_name, kind = str(message["n"]), message["k"]
         now: list[tuple[str, RawValue | None]] = []
-        for key, raw in message["c"]:
+        for key, raw in changes:
             if stream_id <= link.seen.get(key, (0, 0)):
                 continue  # a newer change of it was applied or written here
             if link.writing.get(key):
@@ -436,6 +440,22 @@ class RedisSync(InProcessSync):
             by_namespace.setdefault(app_name, []).append((key, raw))
         for app_name, changes in by_namespace.items():
             await self.publish(browser, app_name, None, changes)
+
+
+def _parse(message: Any) -> tuple[str, ChangeKind | None, list[tuple[str, RawValue | None]]]:
+    """A message's namespace, kind and changes; ValueError if it is not one flet-storage
+    sends (anyone who can write to Redis can send one: it is checked like stored data)."""
+    from .backends._base import check_raw
+
+    app_name, kind, changes = message["n"], message["k"], message["c"]
+    if not isinstance(app_name, str) or kind not in (None, "clear", "expire"):
+        raise ValueError("not a sync message")
+    parsed: list[tuple[str, RawValue | None]] = []
+    for key, raw in changes:
+        if not isinstance(key, str):
+            raise ValueError("not a sync message")
+        parsed.append((key, None if raw is None else check_raw(raw)))
+    return app_name, kind, parsed
 
 
 def _split(payload: bytes) -> tuple[str, str, bytes]:
