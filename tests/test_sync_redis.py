@@ -328,3 +328,25 @@ async def test_a_malformed_message_is_skipped_and_sync_goes_on(
     skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
     assert skipped
     assert all(body.decode() not in message for message in skipped)
+
+
+async def test_a_write_landing_while_a_tab_joins_in_another_process_reaches_it(
+    processes: Callable[[], RedisSync],
+) -> None:
+    """B's client loads storage at B's first call; A's write lands (and is published) after
+    that, before B's process subscribed to the browser: B's process reads it from the
+    browser's history, and it reaches B's client before B's first operation returns."""
+    browser = FakeBrowser()
+    one, two = processes(), processes()
+    s1, s2 = _storage(browser, one), _storage(browser, two)
+    a, b = browser.open_tab(), browser.open_tab()
+    await a.run(s1.set, "k", "old")
+    b.answering.clear()  # B's first call is under way: its copy is loaded, the answer held
+    first = asyncio.ensure_future(b.run(s2.get, "k"))
+    await _until(lambda: b.copy is not None, "B's client loaded")
+    await a.run(s1.set, "k", "new")
+    b.answering.set()
+    assert await first in ("old", "new")  # it raced the write: either is right
+    assert await b.run(s2.get, "k") == "new"
+    assert b.copy is not None
+    assert b.copy["app.k"] == '"new"'

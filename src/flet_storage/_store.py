@@ -202,14 +202,15 @@ class Store:
                 raise_first(await self._send([("set", BROWSER_KEY, browser_id)]))
                 tag = browser_tag(browser_id)
             assert tag is not None
-            browser = await self._sync.enter(page, tag, since)
+            browser = self._sync.enter(page, tag)
             shared = _scope_state(browser)
             shared.browser = browser
             # A new session's client has just loaded localStorage: the freshest copy there
             # is. The mirrors reload from the next tab that reads, so what was written
             # outside flet-storage (or while no tab was open) shows.
             shared.invalidate()
-            scope.member = Member(browser, self, holding_nothing())
+            member = scope.member = Member(browser, self, holding_nothing())
+            await self._sync.joined(member, since)
 
     # -- reads ---------------------------------------------------------------------------------
 

@@ -96,14 +96,17 @@ class InProcessSync:
     def __init__(self) -> None:
         self._browsers: weakref.WeakValueDictionary[str, Browser] = weakref.WeakValueDictionary()
 
-    async def enter(self, page: Any, tag: str, since: float) -> Browser:
-        """Add `page` to the browser known as `tag`; its client loaded storage at `since`
-        (`time.time()`) or later."""
+    def enter(self, page: Any, tag: str) -> Browser:
+        """Add `page` to the browser known as `tag`."""
         browser = self._browsers.get(tag)
         if browser is None:
             browser = self._browsers[tag] = Browser(tag)
         browser.pages.add(page)
         return browser
+
+    async def joined(self, member: Member, since: float) -> None:
+        """`member` joined its browser; its client loaded storage at `since` (`time.time()`)
+        or later."""
 
     def exclusive(self, browser: Browser, keys: list[str]) -> AbstractAsyncContextManager[None]:
         """Held around an `update` of `keys` (their local locks held): in one process the
@@ -175,6 +178,11 @@ class _Link:
         self.inbox: asyncio.Queue[bytes | asyncio.Future[None]] = asyncio.Queue()
         self.applier: asyncio.Task[None] | None = None
         self.unsubscribe: Any = None
+        loop = asyncio.get_running_loop()
+        self.begun: asyncio.Future[str | None] = loop.create_future()
+        """Where the first tab here needs the stream read from (None: nowhere)."""
+        self.caught: asyncio.Future[None] = loop.create_future()
+        """Set once that is applied: messages are applied only after it."""
 
 
 class RedisSync(InProcessSync):
@@ -256,14 +264,14 @@ class RedisSync(InProcessSync):
     async def aclose(self) -> None:
         """Close the connections to Redis (e.g. at shutdown); the object is unusable after."""
         for browser in list(self._links.values()):
-            if browser.link is not None and browser.link.applier is not None:
-                browser.link.applier.cancel()
+            if browser.link is not None:
+                _unlink(browser.link)
         await self.bus.aclose()
 
     # -- joining -------------------------------------------------------------------------------
 
-    async def enter(self, page: Any, tag: str, since: float) -> Browser:
-        browser = await super().enter(page, tag, since)
+    def enter(self, page: Any, tag: str) -> Browser:
+        browser = super().enter(page, tag)
         if browser.link is None:
             link = browser.link = _Link(tag)
             link.browser = weakref.ref(browser)
@@ -273,17 +281,29 @@ class RedisSync(InProcessSync):
             # In a context of its own: it must not keep the first tab's page alive.
             loop = asyncio.get_running_loop()
             link.applier = contextvars.Context().run(loop.create_task, self._apply_all(link))
-            if await self.bus.ready():
-                # What landed after this tab's client loaded storage and before the
-                # subscription: from the stream, by Redis's clock.
-                try:
-                    seconds, micros = await self.bus.execute("TIME")
-                    now = int(seconds) * 1000 + int(micros) // 1000
-                    start = now - int((time.time() - since) * 1000) - 1000
-                    await self._catch_up(link, f"{max(start, 0)}-0")
-                except _down():
-                    pass
         return browser
+
+    async def joined(self, member: Member, since: float) -> None:
+        link = member.browser.link
+        if link is None or link.begun.done():
+            return  # this process serves the browser already: its tabs hear every write
+        # The first tab of the browser here: what landed after its client loaded storage
+        # and before the subscription is read from the stream (by Redis's clock) before any
+        # message is applied, and reaches the tab's client before the tab's first operation.
+        start = None
+        try:
+            if await self.bus.ready():
+                seconds, micros = await self.bus.execute("TIME")
+                now = int(seconds) * 1000 + int(micros) // 1000
+                start = f"{max(now - int((time.time() - since) * 1000) - 1000, 0)}-0"
+        except _down():
+            pass
+        finally:
+            if not link.begun.done():
+                link.begun.set_result(start)
+        await asyncio.shield(link.caught)
+        if member.task is not None:
+            await member.task
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -362,14 +382,26 @@ class RedisSync(InProcessSync):
     # -- receiving -----------------------------------------------------------------------------
 
     async def _apply_all(self, link: _Link) -> None:
-        """The browser's applier: what arrives, in the order it arrives."""
+        """The browser's applier: what the first tab here missed, then what arrives, in
+        the order it arrives."""
+        try:
+            start = await link.begun
+            if start is not None:
+                await self._catch_up(link, start)
+        except Exception as exc:
+            logger.debug("no catch-up: %s", type(exc).__name__)
+        finally:
+            link.caught.set_result(None)
         while True:
             item = await link.inbox.get()
             if isinstance(item, asyncio.Future):  # someone took a lock: catch up first
-                with contextlib.suppress(*_down()):
+                try:
                     await self._catch_up(link)
-                if not item.done():
-                    item.set_result(None)
+                except Exception as exc:  # Redis down: the lock holder goes on regardless
+                    logger.debug("no catch-up: %s", type(exc).__name__)
+                finally:
+                    if not item.done():
+                        item.set_result(None)
                 continue
             try:
                 head, prev, body = _split(item)
@@ -474,7 +506,10 @@ def _down() -> tuple[type[BaseException], ...]:
 
 
 def _unlink(link: _Link) -> None:
-    """The browser's last tab in this process is gone: stop listening for it."""
+    """The browser's last tab in this process is gone (or the sync closed): stop listening
+    for it."""
+    if not link.begun.done():
+        link.begun.set_result(None)
     if link.unsubscribe is not None:
         link.unsubscribe()
     if link.applier is not None:
