@@ -26,6 +26,7 @@ See the guide "Several tabs and processes" and docs/sync-design.md.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import contextvars
 import hashlib
@@ -51,6 +52,9 @@ BROWSER_KEY = "flet_storage:browser"
 """Where the browser id is kept, under the reserved prefix no namespace can have."""
 
 _ID = re.compile(r"[0-9a-f]{32}")
+RECENT = 60.0
+"""Seconds a browser remembers its writes for the tabs joining meanwhile (a join takes
+one client round trip, bounded by the storage's timeout)."""
 
 
 def browser_tag(browser_id: object) -> str | None:
@@ -68,6 +72,9 @@ class Browser:
     def __init__(self, tag: str) -> None:
         self.tag = tag
         self.pages: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.recent: collections.OrderedDict[str, tuple[float, Any]] = collections.OrderedDict()
+        """Storage key -> (`time.monotonic()`, raw) of the writes of the last `RECENT`
+        seconds, oldest first: what a tab joining meanwhile may have missed."""
         self.link: _Link | None = None
         """Its part in a `RedisSync`: what other processes serving it sent and were sent."""
 
@@ -105,8 +112,8 @@ class InProcessSync:
         return browser
 
     async def joined(self, member: Member, since: float) -> None:
-        """`member` joined its browser; its client loaded storage at `since` (`time.time()`)
-        or later."""
+        """`member` joined its browser; its client loaded storage at `since`
+        (`time.monotonic()`) or later."""
 
     def exclusive(self, browser: Browser, keys: list[str]) -> AbstractAsyncContextManager[None]:
         """Held around an `update` of `keys` (their local locks held): in one process the
@@ -295,7 +302,7 @@ class RedisSync(InProcessSync):
             if await self.bus.ready():
                 seconds, micros = await self.bus.execute("TIME")
                 now = int(seconds) * 1000 + int(micros) // 1000
-                start = f"{max(now - int((time.time() - since) * 1000) - 1000, 0)}-0"
+                start = f"{max(now - int((time.monotonic() - since) * 1000) - 1000, 0)}-0"
         except _down():
             pass
         finally:
@@ -303,7 +310,7 @@ class RedisSync(InProcessSync):
                 link.begun.set_result(start)
         await asyncio.shield(link.caught)
         if member.task is not None:
-            await member.task
+            await asyncio.wait([member.task])  # not cancelled with the caller
 
     # -- writing -------------------------------------------------------------------------------
 
