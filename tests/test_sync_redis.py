@@ -250,7 +250,7 @@ async def test_a_process_that_missed_messages_catches_up_from_the_history(
     await a.run(s1.set, "k", 0)
     await _reads(b, s2, "k", 0)
     # Process two's subscription misses the next writes (as during a reconnection).
-    (link,) = [browser.link for browser in two._links.values()]
+    (link,) = [browser.link for browser in two._browsers.values()]
     assert link is not None
     link.unsubscribe()
     for i in range(1, 4):
@@ -273,7 +273,7 @@ async def test_one_redis_sync_serves_many_storages_and_is_made_without_a_loop(
         a = browser.open_tab()
         await a.run(FletStorage("one", backend=browser.backend, sync=sync).set, "k", 1)
         await a.run(FletStorage("two", backend=browser.backend, sync=sync).set, "k", 2)
-        assert len(sync._links) == 1  # one browser, one subscription
+        assert len(sync._browsers) == 1  # one browser, one subscription
     finally:
         await sync.aclose()
 
@@ -292,6 +292,8 @@ def test_a_password_in_the_url_is_never_shown() -> None:
         b'{"o": "x", "n": "app", "k": "set", "c": []}',
         b'{"o": "x", "n": 5, "k": null, "c": []}',
         b'{"o": "x", "n": "app", "k": null, "c": [[1, "v"]]}',
+        b'{"o": "x", "n": "app", "k": null, "c": [["flet_storage:browser", "00"]]}',
+        b'{"o": "x", "n": "app", "k": null, "c": [["other.k", "1"]]}',
     ],
 )
 async def test_a_malformed_message_is_skipped_and_sync_goes_on(
@@ -308,7 +310,7 @@ async def test_a_malformed_message_is_skipped_and_sync_goes_on(
     a, b = browser.open_tab(), browser.open_tab()
     await a.run(s1.set, "k", "before")
     await _reads(b, s2, "k", "before")
-    (link,) = [browser.link for browser in one._links.values()]
+    (link,) = [browser.link for browser in one._browsers.values()]
     assert link is not None
     hostile = redis.asyncio.Redis.from_url(redis_server.url)
     try:  # appended to the history and published, as our script does

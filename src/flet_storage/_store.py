@@ -183,7 +183,12 @@ class Store:
             return
         page = self._base.scope()
         scope = _scope_state(page)
-        if scope.member is not None or scope.alone:
+        if scope.member is not None:
+            if not self._sync.serves(scope.member.browser):  # a RedisSync used after another
+                self._sync.enter(page, scope.member.browser.tag)
+                await self._sync.joined(scope.member, time.monotonic())
+            return
+        if scope.alone:
             return
         if not getattr(page, "web", False):
             scope.alone = True
@@ -209,7 +214,7 @@ class Store:
             # is. The mirrors reload from the next tab that reads, so what was written
             # outside flet-storage (or while no tab was open) shows.
             shared.invalidate()
-            member = scope.member = Member(browser, self, holding_nothing())
+            member = scope.member = Member(browser, self, holding_nothing(), since)
             # What landed since this tab's client loaded storage reaches it before its
             # first operation (a mirror may be loaded from its client next).
             missed = [(k, raw) for k, (t, raw) in browser.recent.items() if t >= since]
@@ -265,23 +270,23 @@ class Store:
         state = self.state()
         browser = state.scope.browser
         keys = [key for group in groups for key, _ in group]
-        if browser is not None and self._sync is not None:
-            self._sync.begin(browser, keys)
+        if browser is not None:
+            browser.sync.begin(browser, keys)
         try:
             return await self._write(state, groups, previous, kind)
         except BaseException:
             state.scope.invalidate()
             raise
         finally:
-            if browser is not None and self._sync is not None:
-                self._sync.end(browser, keys)
+            if browser is not None:
+                browser.sync.end(browser, keys)
 
     def exclusive(self, keys: list[str]) -> contextlib.AbstractAsyncContextManager[None]:
         """Held around an update of `keys` (their locks held): across processes too."""
         browser = self.state().scope.browser
-        if browser is None or self._sync is None:
+        if browser is None:
             return contextlib.nullcontext()
-        return self._sync.exclusive(browser, keys)
+        return browser.sync.exclusive(browser, keys)
 
     async def _write(
         self,
@@ -296,6 +301,7 @@ class Store:
         if member is not None:  # this tab's own write supersedes what it was still to be sent
             for key, _ in (change for group in groups for change in group):
                 member.pending.pop(key, None)
+                member.sending.pop(key, None)
         # A write uses the cache if loaded, never loads it: it must not wait for a load.
         cache = self._loaded(state)
         if cache is None:
@@ -311,6 +317,7 @@ class Store:
         outcomes: list[Outcome] = []
         undo: list[Change] = []
         applied: list[Change] = []  # the groups that landed whole: what other tabs get
+        changed: list[Change] = []  # of those, what other processes hear of
         answers_left = iter(results)
         for group, before in zip(groups, befores, strict=True):
             error: StorageError | None = None
@@ -334,11 +341,19 @@ class Store:
                     scope.invalidate()
             else:
                 applied.extend(group)
+                if not (previous and before is None and all(r is None for _, r in group)):
+                    changed.extend(group)  # not the removal of what was not there
             outcomes.append((before, error))
+        page = self._base.scope() if self._base is not None else None
         if scope.browser is not None and applied:
-            _forward(scope.browser, applied, self._base.scope() if self._base else None)
-            if self._sync is not None:
-                await self._sync.publish(scope.browser, self.app_name, kind, applied)
+            _forward(scope.browser, applied, page)
+            await scope.browser.sync.publish(scope.browser, self.app_name, kind, changed)
+        elif self._sync is None and applied and page is not None:
+            # sync=False on a page that joined a browser through other storages: the
+            # browser's mirror must still hold what this tab wrote.
+            member = _scope_state(page).member
+            if member is not None:
+                receive(member.browser, self.app_name, None, applied, page, announce=False)
         if undo:
             await self._restore(state, undo)
         return outcomes
@@ -481,12 +496,28 @@ class Store:
         generation = None if self._base is None else self._base.generation()
         loading = state.loading = asyncio.get_running_loop().create_future()
         version = state.scope.version
+        member = self.page_state().scope.member if state.scope.browser is not None else None
+        # What the tab's client has yet to take from other tabs, as the load starts (a
+        # write landing meanwhile drops the load: nothing newer can come).
+        owed = {} if member is None else {**member.sending, **member.pending}
         try:
             keys = await self._list()
             raws = await self._send([("get", key, None) for key in keys])
             raise_first(raws)
             if state.scope.version == version:
-                state.cache = {k: v for k, v in zip(keys, raws, strict=True) if v is not None}
+                cache = {k: v for k, v in zip(keys, raws, strict=True) if v is not None}
+                if state.scope.browser is not None:
+                    # A browser's mirror: not tied to the tab it was loaded from, and with
+                    # what that tab's client has yet to take from other tabs.
+                    generation = None
+                    for key, raw in owed.items():
+                        if not key.startswith(self.prefixes):
+                            continue
+                        if raw is None:
+                            cache.pop(key, None)
+                        else:
+                            cache[key] = raw
+                state.cache = cache
                 state.generation = generation
             else:
                 state.cache = None
@@ -532,21 +563,40 @@ def _send_to(member: Member, changes: list[Change]) -> None:
 
 
 async def _drain(member: Member) -> None:
-    """Runs in the tab's own context, so its store's calls reach that tab's client."""
+    """Runs in the tab's own context, so its store's calls reach that tab's client. What
+    its client did not take stays pending: sent again with the next forward to it."""
     while member.pending:
-        changes = list(member.pending.items())
+        sending = member.sending = dict(member.pending)  # the tab's own writes pop from it
+        batch = list(sending.items())
         member.pending.clear()
-        failed = first_error(await member.store._send(_calls(changes)))
-        if failed is not None:  # e.g. a closed tab: its next load reads localStorage
-            logger.debug("a write could not reach another tab: %s", failed)
+        try:
+            results = await member.store._send(_calls(batch))
+        finally:
+            member.sending = {}
+        failed = [c for c, r in zip(batch, results, strict=True) if _failed(r)]
+        if failed:  # e.g. a closed tab, or one whose connection dropped
+            for key, raw in failed:
+                if key in sending and key not in member.pending:  # nothing newer since
+                    member.pending[key] = raw
+            logger.debug("%d writes could not reach another tab yet", len(failed))
+            return
+
+
+def _failed(result: object) -> bool:
+    return isinstance(result, StorageError)
 
 
 def receive(
-    browser: Browser, app_name: str, kind: ChangeKind | None, changes: list[Change]
+    browser: Browser,
+    app_name: str,
+    kind: ChangeKind | None,
+    changes: list[Change],
+    here: object = None,
+    announce: bool = True,
 ) -> None:
-    """Changes of namespace `app_name` that another process landed for `browser`, in its
-    order: keep the browser's mirrors, send them to its tabs here, and announce them to
-    their listeners (remote for all)."""
+    """Changes of namespace `app_name` landed for `browser` elsewhere (another process, or
+    a `sync=False` storage of tab `here`), in their order: keep the browser's mirrors, send
+    them to its tabs but `here`, and announce them to their listeners (remote for all)."""
     scope = _scope_state(browser)
     mirror = scope.namespaces.get(app_name)
     cache = mirror.cache if mirror is not None else None
@@ -555,7 +605,9 @@ def receive(
     for key, raw in changes:
         scope.written[key] = scope.version
         scope.note(key, raw)
-    _forward(browser, changes)
+    _forward(browser, changes, here)
+    if not announce:
+        return
     audiences = []
     for tab in list(browser.pages):
         namespace = _scope_state(tab).namespaces.get(app_name)

@@ -69,8 +69,10 @@ class Browser:
     """The tabs (pages) of one browser in this process. It is the store's scope for them:
     the store keeps the shared key locks and read mirrors on it."""
 
-    def __init__(self, tag: str) -> None:
+    def __init__(self, tag: str, sync: InProcessSync) -> None:
         self.tag = tag
+        self.sync = sync
+        """Whose hooks its writes call: a `RedisSync` once one serves it, else the default."""
         self.pages: weakref.WeakSet[Any] = weakref.WeakSet()
         self.recent: collections.OrderedDict[str, tuple[float, Any]] = collections.OrderedDict()
         """Storage key -> (`time.monotonic()`, raw) of the writes of the last `RECENT`
@@ -84,14 +86,19 @@ class Browser:
 
 class Member:
     """One tab's part in its browser: the store that joined it (its calls reach the tab's
-    client when run in `context`), and what is still to be forwarded to its client
-    (storage key -> raw value, None: removed), newest only."""
+    client when run in `context`), what is still to be forwarded to its client (storage
+    key -> raw value, None: removed; newest only, kept until its client took it) and what
+    is on its way there. A mirror loaded from the tab's client adds both."""
 
-    def __init__(self, browser: Browser, store: Any, context: contextvars.Context) -> None:
+    def __init__(
+        self, browser: Browser, store: Any, context: contextvars.Context, since: float
+    ) -> None:
         self.browser = browser
         self.store = store
         self.context = context
+        self.since = since
         self.pending: dict[str, Any] = {}
+        self.sending: dict[str, Any] = {}
         self.task: asyncio.Task[None] | None = None
 
 
@@ -102,14 +109,24 @@ class InProcessSync:
 
     def __init__(self) -> None:
         self._browsers: weakref.WeakValueDictionary[str, Browser] = weakref.WeakValueDictionary()
+        _SYNCS.add(self)
 
     def enter(self, page: Any, tag: str) -> Browser:
-        """Add `page` to the browser known as `tag`."""
+        """Add `page` to the browser known as `tag` (one a `RedisSync` of this process
+        serves, if any: storages of one app may use either)."""
         browser = self._browsers.get(tag)
         if browser is None:
-            browser = self._browsers[tag] = Browser(tag)
+            found = (s._browsers.get(tag) for s in list(_SYNCS) if isinstance(s, RedisSync))
+            browser = next((b for b in found if b is not None), None)
+        if browser is None:
+            browser = self._browsers[tag] = Browser(tag, self)
         browser.pages.add(page)
         return browser
+
+    def serves(self, browser: Browser) -> bool:
+        """Whether this sync takes part in `browser` (a page joins through the first
+        storage it uses; a `RedisSync` storage used later on it must still take part)."""
+        return True
 
     async def joined(self, member: Member, since: float) -> None:
         """`member` joined its browser; its client loaded storage at `since`
@@ -132,8 +149,11 @@ class InProcessSync:
         """The write of `keys` is over (landed, published, or failed)."""
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({len(self._browsers)} browsers)"
+        return "InProcessSync()"
 
+
+_SYNCS: weakref.WeakSet[InProcessSync] = weakref.WeakSet()
+"""Every sync of this process: a browser joined through one is found through the others."""
 
 DEFAULT = InProcessSync()
 """The process's in-process bus: what `sync=True` means."""
@@ -178,6 +198,7 @@ class _Link:
         """The id of the last message applied (or skipped) in the bus's order."""
         self.seen: dict[str, _StreamId] = {}
         """Storage key -> the id of the newest change of it applied or written here."""
+        self.prune_at = 256
         self.writing: dict[str, int] = {}
         self.deferred: dict[str, tuple[_StreamId, str, ChangeKind | None, RawValue | None]] = {}
         self.unsent: dict[str, tuple[str, RawValue | None]] = {}
@@ -261,7 +282,6 @@ class RedisSync(InProcessSync):
         self.keep = keep
         self._origin = secrets.token_hex(8)
         """This process's messages say so: its own come back to it and are skipped."""
-        self._links: weakref.WeakValueDictionary[str, Browser] = weakref.WeakValueDictionary()
         self._tasks: set[asyncio.Task[None]] = set()
         self.bus.on_reconnect(self._reconnected)
 
@@ -270,7 +290,7 @@ class RedisSync(InProcessSync):
 
     async def aclose(self) -> None:
         """Close the connections to Redis (e.g. at shutdown); the object is unusable after."""
-        for browser in list(self._links.values()):
+        for browser in list(self._browsers.values()):
             if browser.link is not None:
                 _unlink(browser.link)
         await self.bus.aclose()
@@ -278,17 +298,27 @@ class RedisSync(InProcessSync):
     # -- joining -------------------------------------------------------------------------------
 
     def enter(self, page: Any, tag: str) -> Browser:
-        browser = super().enter(page, tag)
+        browser = self._browsers.get(tag)
+        if browser is None:  # joined through a sync=True storage, perhaps: served from now
+            found = (s._browsers.get(tag) for s in list(_SYNCS) if type(s) is InProcessSync)
+            browser = next((b for b in found if b is not None and b.link is None), None)
+        if browser is None:
+            browser = Browser(tag, self)
+        self._browsers[tag] = browser
+        browser.pages.add(page)
         if browser.link is None:
             link = browser.link = _Link(tag)
             link.browser = weakref.ref(browser)
-            self._links[tag] = browser
             link.unsubscribe = self.bus.subscribe(link.channel, link.inbox.put_nowait)
             weakref.finalize(browser, _unlink, link)
             # In a context of its own: it must not keep the first tab's page alive.
             loop = asyncio.get_running_loop()
             link.applier = contextvars.Context().run(loop.create_task, self._apply_all(link))
+            browser.sync = self
         return browser
+
+    def serves(self, browser: Browser) -> bool:
+        return browser.link is not None
 
     async def joined(self, member: Member, since: float) -> None:
         link = member.browser.link
@@ -413,6 +443,9 @@ class RedisSync(InProcessSync):
             try:
                 head, prev, body = _split(item)
                 stream_id = _stream_id(head)
+                if link.last is not None and not prev and stream_id <= link.last:
+                    # A new history (Redis lost its data) whose clock is behind the old one.
+                    link.last, link.seen = None, {}
                 if link.last is not None and stream_id <= link.last:
                     continue  # applied already (by a catch-up)
                 if link.last is not None and (not prev or _stream_id(prev) != link.last):
@@ -437,15 +470,21 @@ class RedisSync(InProcessSync):
                 self._apply(link, stream_id, _field(fields, b"m"))
 
     def _apply(self, link: _Link, stream_id: _StreamId, body: bytes) -> None:
-        link.last = stream_id
         browser = link.browser() if link.browser is not None else None
         try:
             message = json.loads(body)
-            if browser is None or message["o"] == self._origin:
-                return
+            origin = message["o"]
             app_name, kind, changes = _parse(message)
         except (ValueError, TypeError, KeyError) as exc:  # anyone who can write to Redis
+            # Not ours: skipped, and its id not taken as the last (a next message names it
+            # as its previous one, so the history is read again; it is skipped there too).
             logger.warning("a sync message from Redis was skipped: %s", type(exc).__name__)
+            return
+        link.last = stream_id
+        if len(link.seen) > link.prune_at:  # ids at or below the last can matter no more
+            link.seen = {k: i for k, i in link.seen.items() if i > stream_id}
+            link.prune_at = max(256, 2 * len(link.seen))
+        if browser is None or origin == self._origin:
             return
         now: list[tuple[str, RawValue | None]] = []
         for key, raw in changes:
@@ -455,12 +494,13 @@ class RedisSync(InProcessSync):
                 link.deferred[key] = (stream_id, app_name, kind, raw)
                 continue
             link.seen[key] = stream_id
+            link.unsent.pop(key, None)  # what was written here meanwhile came before this
             now.append((key, raw))
         if now:
             _receive(browser, app_name, kind, now)
 
     def _reconnected(self) -> None:
-        for browser in list(self._links.values()):
+        for browser in list(self._browsers.values()):
             link = browser.link
             if link is not None:
                 task = asyncio.get_running_loop().create_task(self._resend(browser, link))
@@ -478,7 +518,12 @@ class RedisSync(InProcessSync):
         for key, (app_name, raw) in unsent.items():
             by_namespace.setdefault(app_name, []).append((key, raw))
         for app_name, changes in by_namespace.items():
-            await self.publish(browser, app_name, None, changes)
+            keys = [key for key, _ in changes]
+            self.begin(browser, keys)  # what arrives for them meanwhile waits for its id
+            try:
+                await self.publish(browser, app_name, None, changes)
+            finally:
+                self.end(browser, keys)
 
 
 def _parse(message: Any) -> tuple[str, ChangeKind | None, list[tuple[str, RawValue | None]]]:
@@ -489,9 +534,11 @@ def _parse(message: Any) -> tuple[str, ChangeKind | None, list[tuple[str, RawVal
     app_name, kind, changes = message["n"], message["k"], message["c"]
     if not isinstance(app_name, str) or kind not in (None, "clear", "expire"):
         raise ValueError("not a sync message")
+    # Only the namespace's own keys: its values, expiry marks and registration.
+    own = (f"{app_name}.", f"flet_storage:ttl:{app_name}.", f"flet_storage:ns:{app_name}")
     parsed: list[tuple[str, RawValue | None]] = []
     for key, raw in changes:
-        if not isinstance(key, str):
+        if not isinstance(key, str) or not key.startswith(own):
             raise ValueError("not a sync message")
         parsed.append((key, None if raw is None else check_raw(raw)))
     return app_name, kind, parsed
