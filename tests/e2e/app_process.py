@@ -95,6 +95,7 @@ class AppProcess:
         self._ids = itertools.count()
         self._pending: dict[int, concurrent.futures.Future[Any]] = {}
         self._reader: threading.Thread | None = None
+        self._gone: HarnessError | None = None
 
     # -- lifecycle (blocking) ----------------------------------------------------------
 
@@ -155,6 +156,8 @@ class AppProcess:
 
     def stderr(self) -> str:
         """What the process wrote to stderr (its last 4000 characters), for an error."""
+        if self._stderr.closed:
+            return ""
         self._stderr.seek(0)
         text = self._stderr.read().decode(errors="replace")[-4000:]
         return f"; its stderr:\n{text}" if text else ""
@@ -167,6 +170,8 @@ class AppProcess:
         if self._connection is not None:
             with contextlib.suppress(OSError, ValueError), self._send_lock:
                 self._connection.send((None, "stop", ()))
+        elif process.stdin is not None:
+            process.stdin.close()  # not connected yet: the child exits at once
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -191,15 +196,16 @@ class AppProcess:
             while True:
                 request_id, ok, result = self._connection.recv()
                 future = self._pending.pop(request_id)
+                if future.done():  # cancelled by its caller
+                    continue
                 if ok:
                     future.set_result(result)
                 else:
                     future.set_exception(result)
         except (EOFError, OSError):
-            error = HarnessError(f"{self.name}: the process went away{self.stderr()}")
-            for future in self._pending.values():
-                future.set_exception(error)
-            self._pending.clear()
+            self._gone = HarnessError(f"{self.name}: the process went away{self.stderr()}")
+            while self._pending:
+                self._pending.popitem()[1].set_exception(self._gone)
 
     async def call(self, op: str, *args: Any, timeout: float = DEFAULT_TIMEOUT) -> Any:
         """Run the control operation ``op(*args)`` in the process; its result, or what it
@@ -209,6 +215,8 @@ class AppProcess:
         request_id = next(self._ids)
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self._pending[request_id] = future
+        if self._gone is not None:  # checked after adding: the reader fails what it finds
+            raise self._gone
         with self._send_lock:
             self._connection.send((request_id, op, args))
         done, _ = await asyncio.wait({asyncio.wrap_future(future)}, timeout=timeout)
@@ -389,7 +397,8 @@ async def _control(server: FletServer, connection: Connection) -> None:
             pickle.loads(pickle.dumps(result))  # what the test process could not load
         except Exception as exc:
             ok, result = False, HarnessError(f"cannot send back {result!r}: {exc!r}")
-        connection.send((request_id, ok, result))
+        with contextlib.suppress(OSError):  # the test process went away meanwhile
+            connection.send((request_id, ok, result))
 
     async def handle(request_id: int, op: str, args: tuple[Any, ...]) -> None:
         try:
