@@ -455,8 +455,7 @@ async def _log_records(server: FletServer) -> list[tuple[str, str]]:
 async def _sync_connected(server: FletServer) -> bool | None:
     if _child.sync is True:
         return None
-    bus = getattr(_child.sync, "_bus", _child.sync)
-    return bool(bus.connected)
+    return bool(_child.sync.bus.connected)
 
 
 _OPS: dict[str, Callable[..., Awaitable[Any]]] = {
