@@ -7,11 +7,19 @@ import contextvars
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from ._errors import StorageError, logger
 
-__all__ = ["ChangeKind", "Listener", "Listeners", "StorageEvent", "Subscription", "announce"]
+__all__ = [
+    "ChangeKind",
+    "Listener",
+    "Listeners",
+    "StorageEvent",
+    "Subscription",
+    "announce",
+    "announce_remote",
+]
 
 ChangeKind = Literal["set", "remove", "clear", "expire"]
 
@@ -32,7 +40,8 @@ class StorageEvent:
             mutating it changes nothing stored; the listeners of one write share it);
             `None` for the other kinds.
         remote: Whether the change was made in another session: another tab of the same
-            browser (see `sync=` of [FletStorage][flet_storage.FletStorage]).
+            browser, served by this process or, with `RedisSync`, by another (see `sync=`
+            of [FletStorage][flet_storage.FletStorage]).
     """
 
     app_name: str
@@ -43,6 +52,16 @@ class StorageEvent:
 
 
 Listener = Callable[[StorageEvent], "Awaitable[None] | None"]
+
+
+class Reader(Protocol):
+    """What a namespace's record layer tells of a stored value, for remote events."""
+
+    def event_value(self, key: str, raw: Any) -> Any:
+        """The value a `"set"` event carries for `raw` stored under `key`."""
+
+    def expired(self, raw: Any) -> bool:
+        """Whether `raw` holds a value whose TTL ran out."""
 
 
 @dataclass(eq=False)
@@ -68,6 +87,9 @@ class Subscription:
     _owner: Listeners = field(repr=False)
     _context: contextvars.Context = field(repr=False, default_factory=contextvars.copy_context)
     """Where it was subscribed (its Flet page): a change another tab made is heard there."""
+    _reader: Reader | None = field(repr=False, default=None)
+    """How the storage it was subscribed through reads a stored value (another process's
+    changes arrive as stored values)."""
 
     def cancel(self) -> None:
         """Stop calling the listener. Cancelling twice does nothing."""
@@ -90,8 +112,10 @@ class Listeners:
     def __bool__(self) -> bool:
         return bool(self._subscriptions)
 
-    def add(self, listener: Listener, key: str | None) -> Subscription:
-        subscription = Subscription(listener, key, self)
+    def add(
+        self, listener: Listener, key: str | None, reader: Reader | None = None
+    ) -> Subscription:
+        subscription = Subscription(listener, key, self, _reader=reader)
         self._subscriptions.append(subscription)
         return subscription
 
@@ -150,6 +174,43 @@ def announce(
                 continue
         for listeners, remote in hearing:
             listeners.fire(StorageEvent(app_name, key, kind, value, remote))
+
+
+def announce_remote(
+    audiences: Sequence[Listeners],
+    app_name: str,
+    kind: ChangeKind | None,
+    changes: Sequence[tuple[str, Any]],
+    previous: dict[str, Any],
+) -> None:
+    """Announce changes another process landed: `changes` are `(storage key, stored value
+    or None)` of namespace `app_name`; `kind` is how a removal was made (None: "remove",
+    or "expire" if `previous` held a value that had expired). Each listener gets the value
+    read by the storage it subscribed through."""
+    prefix = f"{app_name}."
+    for storage_key, raw in changes:
+        if not storage_key.startswith(prefix):
+            continue  # an expiry mark or a registration: no event of its own
+        key = storage_key[len(prefix) :]
+        for listeners in audiences:
+            if not listeners.wants(key):
+                continue
+            for subscription in list(listeners._subscriptions):
+                reader = subscription._reader
+                if reader is None or subscription.key not in (None, key):
+                    continue
+                event_kind: ChangeKind = "set" if raw is not None else kind or "remove"
+                value = None
+                try:
+                    if raw is not None:
+                        value = reader.event_value(key, raw)
+                    elif kind is None and reader.expired(previous.get(storage_key)):
+                        event_kind = "expire"
+                except StorageError:
+                    logger.exception("no change event for %r of %r", key, app_name)
+                    continue
+                event = StorageEvent(app_name, key, event_kind, value, remote=True)
+                subscription._context.copy().run(listeners._call, subscription, event)
 
 
 async def _log_errors(result: Awaitable[None], event: StorageEvent) -> None:

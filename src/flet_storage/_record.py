@@ -125,15 +125,32 @@ class Records:
         return raw, None
 
     @asynccontextmanager
-    async def locked(self, keys: Iterable[str]) -> AsyncIterator[None]:
+    async def locked(self, keys: Iterable[str], exclusive: bool = False) -> AsyncIterator[None]:
         """Hold the locks of `keys` (the locks of their values; a value's expiry mark is
-        written under it) until the block ends: the browser's, for a tab that joined one."""
+        written under it) until the block ends: the browser's, for a tab that joined one.
+        `exclusive`: across processes too (an update, which reads what it writes)."""
         await self.store.join()
-        async with self.store.state().scope.locks.hold(self.prefix + key for key in keys):
-            yield
+        names = [self.prefix + key for key in keys]
+        async with self.store.state().scope.locks.hold(names):
+            if not exclusive:
+                yield
+                return
+            async with self.store.exclusive(names):
+                yield
 
     def subscribe(self, listener: Listener, key: str | None) -> Subscription:
-        return self.store.page_state().listeners.add(listener, key)
+        return self.store.page_state().listeners.add(listener, key, self)
+
+    def event_value(self, key: str, raw: RawValue) -> Any:
+        """The value a `"set"` event carries for `raw` stored under `key` (a change another
+        process made)."""
+        body, expires_at = self.unseal(raw)
+        if self.encryption is not None:
+            body = self._decrypt(key, body, expires_at)
+        return self.decode(key, body)
+
+    def expired(self, raw: RawValue | None) -> bool:
+        return _has_expired(raw, self.clock())
 
     async def settle(self) -> None:
         """Wait until the background clean-ups under way have finished."""
@@ -233,7 +250,7 @@ class Records:
     ) -> Any:
         """Read `key`, write what `compute(entry)` returns as `(item, result)`, and return
         `result`: all under the key's lock."""
-        async with self.locked([key]):
+        async with self.locked([key], exclusive=True):
             (entry,) = await self.read([key])
             item, result = await compute(entry)
             raise_first(await self._write([item]))
@@ -290,7 +307,9 @@ class Records:
         listed = [*values, *marks]
         keys = [key[len(self.prefix) :] for key in values]
         async with self.locked(keys):
-            outcomes = await self.store.write([[(key, None)] for key in listed], previous=False)
+            outcomes = await self.store.write(
+                [[(key, None)] for key in listed], previous=False, kind="clear"
+            )
             cleared = [
                 (key[len(self.prefix) :], None)
                 for key, (_, error) in zip(listed, outcomes, strict=True)
@@ -385,7 +404,7 @@ class Records:
     ) -> int:
         """Write a group per key of `keys` (their locks held; no value read first); announce
         the keys whose group landed as `kind` and count them; raise the first error."""
-        outcomes = await self.store.write(groups, previous=False)
+        outcomes = await self.store.write(groups, previous=False, kind=kind)
         landed = [(key, None) for key, (_, error) in zip(keys, outcomes, strict=True) if not error]
         if kind is not None:
             self._announce(kind, landed)

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.asyncio.client import PubSub
 
-__all__ = ["RedisBus"]
+__all__ = ["RedisBus", "RedisDown"]
 
 _INSTALL = "RedisBus needs redis-py's asyncio client: pip install flet-storage[redis]"
 
@@ -69,6 +69,10 @@ def _safe_url(url: str) -> str:
     port = f":{parts.port}" if parts.port is not None else ""
     netloc = f"{user}:***@{host}{port}"
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+class RedisDown(ConnectionError):
+    """Redis is unreachable: what :meth:`RedisBus.execute` raises instead of waiting."""
 
 
 class RedisBus:
@@ -223,6 +227,22 @@ class RedisBus:
             return False
         return True
 
+    async def execute(self, *args: Any) -> Any:
+        """Run one Redis command (``EVAL``, ``XRANGE``, ...) and return its reply.
+
+        Raises:
+            RedisDown: Redis is down (now, or this command found it so).
+        """
+        self._start()
+        if not self._up:
+            raise RedisDown("Redis is unreachable")
+        assert self._commands is not None
+        try:
+            return await self._commands.execute_command(*args)  # type: ignore[no-untyped-call]
+        except _outage_errors() as exc:
+            self._set_down(exc)
+            raise RedisDown("Redis is unreachable") from None
+
     def subscribe(self, channel: str, callback: Callable[[bytes], None]) -> Callable[[], None]:
         """Call ``callback(payload)`` for each message on ``channel``, in the order sent.
 
@@ -255,6 +275,8 @@ class RedisBus:
         self._reconnect_callbacks.append(callback)
 
     def _send_subscription(self, command: str, channel: str) -> None:
+        if self._closed:
+            return
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -377,7 +399,7 @@ class RedisBus:
         finally:
             renewal.cancel()
             self._tasks.discard(renewal)
-            if self._up:
+            if self._up and not self._closed:  # closed: its connections are gone for good
                 try:
                     await commands.eval(_RELEASE, 1, name, token)
                 except _outage_errors() as exc:
@@ -388,7 +410,7 @@ class RedisBus:
         lease = max(1, round(ttl * 1000))
         while True:
             await asyncio.sleep(ttl / 2)
-            if not self._up:
+            if not self._up or self._closed:
                 return
             try:
                 extended = await self._commands.eval(_EXTEND, 1, name, token, lease)

@@ -22,6 +22,7 @@ from ._transfer import MigrationStep, export, import_, migrate
 from ._use_storage import use_storage
 from .backends import Backend, RawValue, SharedPreferencesBackend
 from .sync import DEFAULT as DEFAULT_SYNC
+from .sync import InProcessSync
 
 __all__ = ["DEFAULT_TIMEOUT", "FletStorage"]
 
@@ -75,8 +76,9 @@ class FletStorage:
             read mirror per browser kept by this process, `update` and `increment` are
             atomic across tabs, and listeners hear other tabs' writes
             ([`StorageEvent.remote`][flet_storage.StorageEvent]). `False`: each tab sees
-            what its own client holds (Flet's client loads it once per tab). See the
-            guide "Several tabs and processes".
+            what its own client holds (Flet's client loads it once per tab). A
+            [`RedisSync`][flet_storage.sync.RedisSync]: the same across server processes
+            and hosts, through Redis. See the guide "Several tabs and processes".
 
     Raises:
         TypeError: `app_name` is not a `str`, or `encryption` is not an
@@ -101,7 +103,7 @@ class FletStorage:
         cache: bool = False,
         clock: Callable[[], float] = time.time,
         encryption: Encryption | None = None,
-        sync: bool = True,
+        sync: bool | InProcessSync = True,
     ) -> None:
         if not isinstance(app_name, str):
             raise TypeError(f"app_name must be a str, not {type(app_name).__name__}")
@@ -127,7 +129,7 @@ class FletStorage:
             clock,
             self._decode,
             encryption,
-            DEFAULT_SYNC if sync else None,
+            sync if isinstance(sync, InProcessSync) else DEFAULT_SYNC if sync else None,
         )
 
     def __repr__(self) -> str:

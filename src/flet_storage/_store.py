@@ -24,14 +24,16 @@ background clean-ups.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
+import time
 import weakref
 from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
 from ._errors import StorageError, StorageFullError, StorageTimeoutError, logger, map_error
-from ._events import Listeners
+from ._events import ChangeKind, Listeners, announce_remote
 from ._locks import KeyLocks, holding_nothing
 from .backends import Backend, BaseBackend, RawValue, SharedPreferencesBackend
 from .sync import BROWSER_KEY, Browser, InProcessSync, Member, browser_tag
@@ -44,6 +46,7 @@ __all__ = [
     "Store",
     "first_error",
     "raise_first",
+    "receive",
 ]
 
 Change: TypeAlias = tuple[str, "RawValue | None"]
@@ -190,6 +193,7 @@ class Store:
         async with scope.joining:
             if scope.member is not None:
                 return
+            since = time.time()
             (browser_id,) = answer = await self._send([("get", BROWSER_KEY, None)])
             raise_first(answer)
             tag = browser_tag(browser_id)
@@ -198,14 +202,14 @@ class Store:
                 raise_first(await self._send([("set", BROWSER_KEY, browser_id)]))
                 tag = browser_tag(browser_id)
             assert tag is not None
-            browser = self._sync.enter(page, tag)
+            browser = await self._sync.enter(page, tag, since)
             shared = _scope_state(browser)
             shared.browser = browser
             # A new session's client has just loaded localStorage: the freshest copy there
             # is. The mirrors reload from the next tab that reads, so what was written
             # outside flet-storage (or while no tab was open) shows.
             shared.invalidate()
-            scope.member = Member(browser, holding_nothing())
+            scope.member = Member(browser, self, holding_nothing())
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -241,21 +245,43 @@ class Store:
     # -- writes --------------------------------------------------------------------------------
 
     async def write(
-        self, groups: Sequence[Sequence[Change]], previous: bool = True
+        self,
+        groups: Sequence[Sequence[Change]],
+        previous: bool = True,
+        kind: ChangeKind | None = None,
     ) -> list[Outcome]:
         """Apply the groups in one round; each group's outcome, in order. The caller holds
         the locks of every key written. `previous=False`: read nothing first (each
-        previous value is then None, and nothing is put back)."""
+        previous value is then None, and nothing is put back). `kind`: how other processes
+        announce a removal (None: "remove", or "expire" if it had expired)."""
         await self.join()
         state = self.state()
+        browser = state.scope.browser
+        keys = [key for group in groups for key, _ in group]
+        if browser is not None and self._sync is not None:
+            self._sync.begin(browser, keys)
         try:
-            return await self._write(state, groups, previous)
+            return await self._write(state, groups, previous, kind)
         except BaseException:
             state.scope.invalidate()
             raise
+        finally:
+            if browser is not None and self._sync is not None:
+                self._sync.end(browser, keys)
+
+    def exclusive(self, keys: list[str]) -> contextlib.AbstractAsyncContextManager[None]:
+        """Held around an update of `keys` (their locks held): across processes too."""
+        browser = self.state().scope.browser
+        if browser is None or self._sync is None:
+            return contextlib.nullcontext()
+        return self._sync.exclusive(browser, keys)
 
     async def _write(
-        self, state: NamespaceState, groups: Sequence[Sequence[Change]], previous: bool
+        self,
+        state: NamespaceState,
+        groups: Sequence[Sequence[Change]],
+        previous: bool,
+        kind: ChangeKind | None,
     ) -> list[Outcome]:
         firsts = [group[0][0] for group in groups] if previous else []
         ops = _calls(change for group in groups for change in group)
@@ -303,32 +329,12 @@ class Store:
                 applied.extend(group)
             outcomes.append((before, error))
         if scope.browser is not None and applied:
-            self._forward(scope.browser, applied)
+            _forward(scope.browser, applied, self._base.scope() if self._base else None)
+            if self._sync is not None:
+                await self._sync.publish(scope.browser, self.app_name, kind, applied)
         if undo:
             await self._restore(state, undo)
         return outcomes
-
-    def _forward(self, browser: Browser, changes: list[Change]) -> None:
-        """Send `changes` to the clients of the browser's other tabs, in the background and
-        in order, newest value of a key only."""
-        here = self._base.scope() if self._base is not None else None
-        for tab in list(browser.pages):
-            member = _scope_state(tab).member
-            if tab is here or member is None:
-                continue
-            member.pending.update(changes)
-            if member.task is None or member.task.done():
-                drain = self._drain(member)
-                member.task = member.context.run(asyncio.get_running_loop().create_task, drain)
-
-    async def _drain(self, member: Member) -> None:
-        """Runs in the tab's own context, so its calls reach that tab's client."""
-        while member.pending:
-            changes = list(member.pending.items())
-            member.pending.clear()
-            failed = first_error(await self._send(_calls(changes)))
-            if failed is not None:  # e.g. a closed tab: its next load reads localStorage
-                logger.debug("a write could not reach another tab: %s", failed)
 
     async def _restore(self, state: NamespaceState, changes: list[Change]) -> None:
         results = await self._send(_calls(changes))
@@ -489,6 +495,56 @@ class Store:
             await self.load()
         else:
             self.state().scope.invalidate()
+
+
+# -- sync: the tabs of a browser (see `flet_storage.sync`) ---------------------------------------
+
+
+def _forward(browser: Browser, changes: list[Change], here: object = None) -> None:
+    """Send `changes` to the clients of the browser's tabs but `here`, in the background and
+    in order, newest value of a key only."""
+    for tab in list(browser.pages):
+        member = _scope_state(tab).member
+        if tab is here or member is None:
+            continue
+        member.pending.update(changes)
+        if member.task is None or member.task.done():
+            drain = _drain(member)
+            member.task = member.context.run(asyncio.get_running_loop().create_task, drain)
+
+
+async def _drain(member: Member) -> None:
+    """Runs in the tab's own context, so its store's calls reach that tab's client."""
+    while member.pending:
+        changes = list(member.pending.items())
+        member.pending.clear()
+        failed = first_error(await member.store._send(_calls(changes)))
+        if failed is not None:  # e.g. a closed tab: its next load reads localStorage
+            logger.debug("a write could not reach another tab: %s", failed)
+
+
+def receive(
+    browser: Browser, app_name: str, kind: ChangeKind | None, changes: list[Change]
+) -> None:
+    """Changes of namespace `app_name` that another process landed for `browser`, in its
+    order: keep the browser's mirrors, send them to its tabs here, and announce them to
+    their listeners (remote for all)."""
+    scope = _scope_state(browser)
+    mirror = scope.namespaces.get(app_name)
+    cache = mirror.cache if mirror is not None else None
+    previous = {key: cache.get(key) for key, _ in changes} if cache is not None else {}
+    scope.version += 1
+    for key, raw in changes:
+        scope.written[key] = scope.version
+        scope.note(key, raw)
+    _forward(browser, changes)
+    audiences = []
+    for tab in list(browser.pages):
+        namespace = _scope_state(tab).namespaces.get(app_name)
+        if namespace is not None and namespace.listeners:
+            audiences.append(namespace.listeners)
+    if audiences:
+        announce_remote(audiences, app_name, kind, changes, previous)
 
 
 def _calls(changes: Iterable[Change]) -> list[_Op]:

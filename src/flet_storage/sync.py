@@ -17,7 +17,8 @@ process sees every tab's operations, so it keeps what the tabs of one browser mu
   context, with `StorageEvent.remote` telling which came from another tab.
 
 `FletStorage(..., sync=True)` (the default) uses the process's in-process bus; `sync=False`
-turns it off. Only `SharedPreferencesBackend` on a web page joins a browser: desktop and
+turns it off; `sync=RedisSync(url)` extends it across server processes and hosts through
+Redis (see `RedisSync`). Only `SharedPreferencesBackend` on a web page joins a browser: desktop and
 mobile clients have one copy per device, and other backends nothing to sync.
 See the guide "Several tabs and processes" and docs/sync-design.md.
 """
@@ -25,13 +26,26 @@ See the guide "Several tabs and processes" and docs/sync-design.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import hashlib
+import json
 import re
+import secrets
+import time
 import weakref
-from typing import Any
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["BROWSER_KEY", "Browser", "InProcessSync", "browser_tag"]
+from ._errors import logger
+
+if TYPE_CHECKING:
+    from ._events import ChangeKind
+    from ._redis import RedisBus
+    from .backends import RawValue
+
+__all__ = ["BROWSER_KEY", "Browser", "InProcessSync", "RedisSync", "browser_tag"]
 
 BROWSER_KEY = "flet_storage:browser"
 """Where the browser id is kept, under the reserved prefix no namespace can have."""
@@ -54,18 +68,21 @@ class Browser:
     def __init__(self, tag: str) -> None:
         self.tag = tag
         self.pages: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.link: _Link | None = None
+        """Its part in a `RedisSync`: what other processes serving it sent and were sent."""
 
     def __repr__(self) -> str:
         return f"Browser({self.tag[:8]}…, {len(self.pages)} tabs)"
 
 
 class Member:
-    """One tab's part in its browser: the context its forwarded writes run in, and what is
-    still to be forwarded to its client (storage key -> raw value, None: removed), newest
-    only."""
+    """One tab's part in its browser: the store that joined it (its calls reach the tab's
+    client when run in `context`), and what is still to be forwarded to its client
+    (storage key -> raw value, None: removed), newest only."""
 
-    def __init__(self, browser: Browser, context: contextvars.Context) -> None:
+    def __init__(self, browser: Browser, store: Any, context: contextvars.Context) -> None:
         self.browser = browser
+        self.store = store
         self.context = context
         self.pending: dict[str, Any] = {}
         self.task: asyncio.Task[None] | None = None
@@ -73,22 +90,380 @@ class Member:
 
 class InProcessSync:
     """The in-process bus: the browsers whose tabs this process serves. One per process is
-    what `sync=True` uses; the store does the rest."""
+    what `sync=True` uses; the store does the rest. Its hooks, which `RedisSync` fills in,
+    are called by the store with a browser's keys locked."""
 
     def __init__(self) -> None:
         self._browsers: weakref.WeakValueDictionary[str, Browser] = weakref.WeakValueDictionary()
 
-    def enter(self, page: Any, tag: str) -> Browser:
-        """Add `page` to the browser known as `tag`."""
+    async def enter(self, page: Any, tag: str, since: float) -> Browser:
+        """Add `page` to the browser known as `tag`; its client loaded storage at `since`
+        (`time.time()`) or later."""
         browser = self._browsers.get(tag)
         if browser is None:
             browser = self._browsers[tag] = Browser(tag)
         browser.pages.add(page)
         return browser
 
+    def exclusive(self, browser: Browser, keys: list[str]) -> AbstractAsyncContextManager[None]:
+        """Held around an `update` of `keys` (their local locks held): in one process the
+        local locks are all it takes."""
+        return contextlib.nullcontext()
+
+    def begin(self, browser: Browser, keys: Iterable[str]) -> None:
+        """A write of `keys` is under way."""
+
+    async def publish(
+        self, browser: Browser, app_name: str, kind: ChangeKind | None, changes: list[Any]
+    ) -> None:
+        """A write of namespace `app_name` landed `changes` (`(key, raw)`, in order)."""
+
+    def end(self, browser: Browser, keys: Iterable[str]) -> None:
+        """The write of `keys` is over (landed, published, or failed)."""
+
     def __repr__(self) -> str:
-        return f"InProcessSync({len(self._browsers)} browsers)"
+        return f"{type(self).__name__}({len(self._browsers)} browsers)"
 
 
 DEFAULT = InProcessSync()
 """The process's in-process bus: what `sync=True` means."""
+
+
+# -- across processes: Redis -----------------------------------------------------------------
+
+# Appends a message to the browser's stream (its recent history) and publishes it with its
+# stream id and the id before it, so a receiver sees at once whether it missed one.
+_PUBLISH = """
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local prev = ''
+if #last > 0 then prev = last[1][1] end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'p', prev, 'm', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PUBLISH', KEYS[1], id .. '\\n' .. prev .. '\\n' .. ARGV[1])
+return id
+"""
+
+_StreamId = tuple[int, int]
+
+
+def _stream_id(text: str) -> _StreamId:
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class _Link:
+    """One browser's part in a `RedisSync`.
+
+    Every write that lands for the browser in any process is published on the browser's
+    channel and appended to its stream; the bus's order (stream ids) is the order of the
+    writes. `applier` applies what other processes sent, one message after another:
+    a key's change is applied only if it is newer (a higher id) than the last change of it
+    applied or written here; while a write of the key is under way here, it waits for that
+    write's id (`deferred`)."""
+
+    def __init__(self, tag: str) -> None:
+        self.channel = f"flet_storage:sync:{tag}"
+        self.browser: weakref.ref[Browser] | None = None
+        self.last: _StreamId | None = None
+        """The id of the last message applied (or skipped) in the bus's order."""
+        self.seen: dict[str, _StreamId] = {}
+        """Storage key -> the id of the newest change of it applied or written here."""
+        self.writing: dict[str, int] = {}
+        self.deferred: dict[str, tuple[_StreamId, str, ChangeKind | None, RawValue | None]] = {}
+        self.unsent: dict[str, tuple[str, RawValue | None]] = {}
+        """Storage key -> (namespace, raw) written here while Redis was down."""
+        self.inbox: asyncio.Queue[bytes | asyncio.Future[None]] = asyncio.Queue()
+        self.applier: asyncio.Task[None] | None = None
+        self.unsubscribe: Any = None
+
+
+class RedisSync(InProcessSync):
+    """Live sync across server processes and hosts through Redis (extra `[redis]`).
+
+    The tabs of one browser may be served by several processes (uvicorn workers, several
+    hosts behind one origin). Each process keeps the in-process sync of `sync=True` for the
+    tabs it serves; a `RedisSync` adds what crosses processes:
+
+    * every write that lands is published to the other processes serving the browser, which
+      keep their mirrors, forward it to their tabs' clients and announce it to their
+      listeners (`StorageEvent.remote`); every process applies the writes of a key in one
+      order (Redis's), so once quiet every tab reads the same value, the last one;
+    * `update` and `increment` hold a Redis lock of the key (with a lease, renewed while
+      held, so a process that dies cannot wedge it) and first apply every write published
+      before they took it: N tabs x M increments add up to N x M across processes.
+
+    Redis down or restarted: storage keeps working in every tab (writes land, reads answer),
+    sync goes on within each process only, and one warning is logged; once Redis is back,
+    each process applies what it missed (kept in a short history per browser) and
+    publishes again what it wrote meanwhile. During the outage `update` is atomic within a
+    process only.
+
+    Create one per process, at module level if you like (it connects on first use, on the
+    first event loop that uses it), and pass it to every `FletStorage`:
+
+    ```python
+    from flet_storage import FletStorage
+    from flet_storage.sync import RedisSync
+
+    SYNC = RedisSync("redis://localhost:6379/0")
+
+    async def main(page):
+        storage = FletStorage("my_app", sync=SYNC)
+    ```
+
+    What travels through Redis: the browser's tag (a hash of its id, never the id), the
+    namespace, the storage keys written and their stored values: ciphertext for an
+    encrypted namespace, the stored text otherwise. See the Security page.
+
+    Args:
+        url: A redis-py URL (`redis://`, `rediss://`, `unix://`); a password in it is never
+            shown or logged.
+        timeout: Seconds a Redis command may take before Redis counts as down.
+        lock_ttl: Seconds a lock outlives a process that died holding it.
+        history: About how many recent writes per browser Redis keeps for a process that
+            missed some (a process further behind reloads what it mirrors from a tab).
+        keep: Seconds a browser's history outlives its last write.
+
+    Raises:
+        ImportError: redis-py is not installed (`pip install flet-storage[redis]`).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 1.0,
+        lock_ttl: float = 10.0,
+        history: int = 10_000,
+        keep: float = 86_400.0,
+    ) -> None:
+        from ._redis import RedisBus
+
+        super().__init__()
+        self.bus: RedisBus = RedisBus(url, channel_prefix="", timeout=timeout)
+        self.lock_ttl = lock_ttl
+        self.history = history
+        self.keep = keep
+        self._origin = secrets.token_hex(8)
+        """This process's messages say so: its own come back to it and are skipped."""
+        self._links: weakref.WeakValueDictionary[str, Browser] = weakref.WeakValueDictionary()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.bus.on_reconnect(self._reconnected)
+
+    def __repr__(self) -> str:
+        return f"RedisSync({self.bus!r}, {len(self._browsers)} browsers)"
+
+    async def aclose(self) -> None:
+        """Close the connections to Redis (e.g. at shutdown); the object is unusable after."""
+        for browser in list(self._links.values()):
+            if browser.link is not None and browser.link.applier is not None:
+                browser.link.applier.cancel()
+        await self.bus.aclose()
+
+    # -- joining -------------------------------------------------------------------------------
+
+    async def enter(self, page: Any, tag: str, since: float) -> Browser:
+        browser = await super().enter(page, tag, since)
+        if browser.link is None:
+            link = browser.link = _Link(tag)
+            link.browser = weakref.ref(browser)
+            self._links[tag] = browser
+            link.unsubscribe = self.bus.subscribe(link.channel, link.inbox.put_nowait)
+            weakref.finalize(browser, _unlink, link)
+            # In a context of its own: it must not keep the first tab's page alive.
+            loop = asyncio.get_running_loop()
+            link.applier = contextvars.Context().run(loop.create_task, self._apply_all(link))
+            if await self.bus.ready():
+                # What landed after this tab's client loaded storage and before the
+                # subscription: from the stream, by Redis's clock.
+                try:
+                    seconds, micros = await self.bus.execute("TIME")
+                    now = int(seconds) * 1000 + int(micros) // 1000
+                    start = now - int((time.time() - since) * 1000) - 1000
+                    await self._catch_up(link, f"{max(start, 0)}-0")
+                except _down():
+                    pass
+        return browser
+
+    # -- writing -------------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _exclusive(self, browser: Browser, keys: list[str]) -> AsyncIterator[None]:
+        link = browser.link
+        if link is None:
+            yield
+            return
+        async with contextlib.AsyncExitStack() as stack:
+            for key in sorted(keys):
+                name = f"flet_storage:lock:{browser.tag}:{key}"
+                await stack.enter_async_context(self.bus.lock(name, self.lock_ttl))
+            # Every write published before the lock was taken is applied first.
+            done = asyncio.get_running_loop().create_future()
+            link.inbox.put_nowait(done)
+            await done
+            yield
+
+    def exclusive(self, browser: Browser, keys: list[str]) -> AbstractAsyncContextManager[None]:
+        return self._exclusive(browser, keys)
+
+    def begin(self, browser: Browser, keys: Iterable[str]) -> None:
+        link = browser.link
+        if link is not None:
+            for key in keys:
+                link.writing[key] = link.writing.get(key, 0) + 1
+
+    async def publish(
+        self, browser: Browser, app_name: str, kind: ChangeKind | None, changes: list[Any]
+    ) -> None:
+        link = browser.link
+        if link is None or not changes:
+            return
+        stream_id = await self._send(link, app_name, kind, changes)
+        if stream_id is None:  # Redis is down: sent again once it is back
+            link.unsent.update((key, (app_name, raw)) for key, raw in changes)
+            return
+        for key, _ in changes:
+            link.unsent.pop(key, None)
+            if stream_id > link.seen.get(key, (0, 0)):
+                link.seen[key] = stream_id
+
+    def end(self, browser: Browser, keys: Iterable[str]) -> None:
+        link = browser.link
+        if link is None:
+            return
+        for key in keys:
+            left = link.writing.get(key, 0) - 1
+            if left > 0:
+                link.writing[key] = left
+                continue
+            link.writing.pop(key, None)
+            deferred = link.deferred.pop(key, None)
+            if deferred is not None and deferred[0] > link.seen.get(key, (0, 0)):
+                stream_id, app_name, kind, raw = deferred
+                link.seen[key] = stream_id
+                _receive(browser, app_name, kind, [(key, raw)])
+
+    async def _send(
+        self, link: _Link, app_name: str, kind: ChangeKind | None, changes: list[Any]
+    ) -> _StreamId | None:
+        """Publish a write; its stream id, or None if Redis is down."""
+        body = json.dumps({"o": self._origin, "n": app_name, "k": kind, "c": changes})
+        try:
+            answer = await self.bus.execute(
+                "EVAL", _PUBLISH, 1, link.channel, body, self.history, int(self.keep * 1000)
+            )
+        except _down():
+            return None
+        except Exception as exc:  # e.g. a read-only replica: the write landed all the same
+            logger.warning("Redis refused a sync message (%s): sent again on reconnect", exc)
+            return None
+        return _stream_id(answer.decode() if isinstance(answer, bytes) else str(answer))
+
+    # -- receiving -----------------------------------------------------------------------------
+
+    async def _apply_all(self, link: _Link) -> None:
+        """The browser's applier: what arrives, in the order it arrives."""
+        while True:
+            item = await link.inbox.get()
+            if isinstance(item, asyncio.Future):  # someone took a lock: catch up first
+                with contextlib.suppress(*_down()):
+                    await self._catch_up(link)
+                if not item.done():
+                    item.set_result(None)
+                continue
+            try:
+                head, prev, body = _split(item)
+                stream_id = _stream_id(head)
+                if link.last is not None and stream_id <= link.last:
+                    continue  # applied already (by a catch-up)
+                if link.last is not None and (not prev or _stream_id(prev) != link.last):
+                    await self._catch_up(link)  # one or more went missing
+                    continue
+                self._apply(link, stream_id, body)
+            except _down():
+                pass  # the reconnection catches up
+            except Exception:  # a malformed message must not stop the applier
+                logger.exception("a sync message from Redis could not be applied")
+
+    async def _catch_up(self, link: _Link, start: str | None = None) -> None:
+        """Apply what the browser's stream holds after the last message applied."""
+        if start is None:
+            if link.last is None:
+                return
+            start = "({}-{}".format(*link.last)
+        entries = await self.bus.execute("XRANGE", link.channel, start, "+")
+        for head, fields in entries:
+            stream_id = _stream_id(head.decode())
+            if link.last is None or stream_id > link.last:
+                self._apply(link, stream_id, _field(fields, b"m"))
+
+    def _apply(self, link: _Link, stream_id: _StreamId, body: bytes) -> None:
+        link.last = stream_id
+        message = json.loads(body)
+        browser = link.browser() if link.browser is not None else None
+        if browser is None or message["o"] == self._origin:
+            return
+        app_name, kind = str(message["n"]), message["k"]
+        now: list[tuple[str, RawValue | None]] = []
+        for key, raw in message["c"]:
+            if stream_id <= link.seen.get(key, (0, 0)):
+                continue  # a newer change of it was applied or written here
+            if link.writing.get(key):
+                link.deferred[key] = (stream_id, app_name, kind, raw)
+                continue
+            link.seen[key] = stream_id
+            now.append((key, raw))
+        if now:
+            _receive(browser, app_name, kind, now)
+
+    def _reconnected(self) -> None:
+        for browser in list(self._links.values()):
+            link = browser.link
+            if link is not None:
+                task = asyncio.get_running_loop().create_task(self._resend(browser, link))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _resend(self, browser: Browser, link: _Link) -> None:
+        """Once Redis is back: apply what was missed, then publish what was written here
+        meanwhile (a later write of a key here has sent it already)."""
+        done = asyncio.get_running_loop().create_future()
+        link.inbox.put_nowait(done)
+        await done
+        unsent, link.unsent = link.unsent, {}
+        by_namespace: dict[str, list[tuple[str, RawValue | None]]] = {}
+        for key, (app_name, raw) in unsent.items():
+            by_namespace.setdefault(app_name, []).append((key, raw))
+        for app_name, changes in by_namespace.items():
+            await self.publish(browser, app_name, None, changes)
+
+
+def _split(payload: bytes) -> tuple[str, str, bytes]:
+    head, prev, body = payload.split(b"\n", 2)
+    return head.decode(), prev.decode(), body
+
+
+def _field(fields: dict[bytes, bytes], name: bytes) -> bytes:
+    return bytes(fields[name])  # redis-py answers XRANGE with each entry's fields as a dict
+
+
+def _down() -> tuple[type[BaseException], ...]:
+    from ._redis import RedisDown
+
+    return (RedisDown,)
+
+
+def _unlink(link: _Link) -> None:
+    """The browser's last tab in this process is gone: stop listening for it."""
+    if link.unsubscribe is not None:
+        link.unsubscribe()
+    if link.applier is not None:
+        link.applier.cancel()
+
+
+def _receive(
+    browser: Browser, app_name: str, kind: ChangeKind | None, changes: list[tuple[str, Any]]
+) -> None:
+    from ._store import receive
+
+    receive(browser, app_name, kind, changes)
