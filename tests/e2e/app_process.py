@@ -29,7 +29,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
-import importlib
 import itertools
 import json
 import logging
@@ -51,6 +50,7 @@ from typing import Any, TypeVar
 import flet as ft
 
 from flet_storage import FletStorage, StorageEvent, Subscription
+from flet_storage.sync import RedisSync
 
 from .harness import DEFAULT_TIMEOUT, FletServer, HarnessError, _Record
 
@@ -382,10 +382,7 @@ _child = _Child()
 def _make_sync(spec: str) -> Any:
     if spec == IN_PROCESS:
         return True
-    # Imported by name: RedisSync is the feature these processes exist to test.
-    sync_module = importlib.import_module("flet_storage.sync")
-    redis_sync: Any = getattr(sync_module, "RedisSync")  # noqa: B009
-    return redis_sync(spec)
+    return RedisSync(spec)
 
 
 async def _control(server: FletServer, connection: Connection) -> None:

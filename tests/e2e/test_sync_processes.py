@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -20,6 +19,7 @@ import pytest
 from redis_server import RedisServer
 
 from flet_storage import StorageEvent
+from flet_storage.sync import BROWSER_KEY
 
 from .app_process import (
     IN_PROCESS,
@@ -66,15 +66,10 @@ async def _two_processes(browser: Browser, sync: str) -> AsyncIterator[TwoProces
             process.base_url = f"{proxy.url}{process.name}/"
         profile = await browser.open_profile()
         try:
+            await _make_browser_id(profile, processes[0])
             yield TwoProcesses(processes, profile)
         finally:
             await profile.close()  # before the servers stop, so websockets close cleanly
-
-
-def _require_redis_sync() -> None:
-    """Fail (not skip) while flet_storage.sync has no RedisSync: it is what is tested."""
-    if not hasattr(importlib.import_module("flet_storage.sync"), "RedisSync"):
-        pytest.fail("flet_storage.sync has no RedisSync: live sync across processes is missing")
 
 
 @pytest.fixture
@@ -82,7 +77,6 @@ async def redis_processes(
     browser: Browser, redis_server: RedisServer
 ) -> AsyncIterator[TwoProcesses]:
     """Two processes, each with its own `RedisSync(redis_server.url)`."""
-    _require_redis_sync()
     async with _two_processes(browser, redis_server.url) as two:
         yield two
 
@@ -92,6 +86,20 @@ async def in_process_processes(browser: Browser) -> AsyncIterator[TwoProcesses]:
     """Two processes, each with only its in-process bus (`sync=True`)."""
     async with _two_processes(browser, IN_PROCESS) as two:
         yield two
+
+
+async def _make_browser_id(profile: Profile, process: AppProcess) -> None:
+    """Have the browser's id made and stored before the tabs of a test open, as for a
+    returning visitor. (Fresh tabs that all make it at once form groups that do not sync
+    until they reload: a documented limit of live sync, not what these tests are about.)"""
+    tab = await profile.open(process)
+    await tab.run(storage_call("e2e_setup", "get_or_default", "k"))
+    await _eventually(lambda: _has_browser_id(tab), True, what="the browser id in localStorage")
+    await tab.close()
+
+
+async def _has_browser_id(tab: Client) -> bool:
+    return f"flutter.{BROWSER_KEY}" in await tab.local_storage()
 
 
 def _stored(local_storage: dict[str, str], app_name: str, key: str) -> Any:
@@ -110,6 +118,16 @@ async def _eventually(
         await asyncio.sleep(0.05)
 
 
+async def _reads(tab: Client, app_name: str, key: str, value: Any) -> None:
+    """Wait until `key` reads `value` in `tab` (a write on the other process reaches this
+    one about a Redis round trip after it returned)."""
+
+    async def read() -> Any:
+        return await tab.run(storage_call(app_name, "get_or_default", key))
+
+    await _eventually(read, value, what=f"{key} in a tab")
+
+
 async def test_both_processes_serve_one_origin(
     in_process_processes: TwoProcesses, app_name: str
 ) -> None:
@@ -126,16 +144,32 @@ async def test_tabs_on_two_processes_see_each_others_writes(
     redis_processes: TwoProcesses, app_name: str
 ) -> None:
     a, b = await redis_processes.tabs(0, 1)
+    for tab in (a, b):
+        await tab.run(listen(app_name, "n"))
+
+    async def reached(tab: Client, value: int) -> None:
+        """Wait until the other process's write of `value` reached `tab`'s process (its
+        listener heard it): only then must a read there see it."""
+        event = StorageEvent(app_name, "n", "set", value, remote=True)
+        await _eventually(lambda: _heard(tab, event), True, what=f"the write of {value}")
+
     await a.run(storage_call(app_name, "set", "n", 0))
+    await reached(b, 0)
     steps = [await b.run(storage_call(app_name, "get", "n"))]
     steps.append(await a.run(storage_call(app_name, "increment", "n")))
+    await reached(b, 1)
     steps.append(await b.run(storage_call(app_name, "get", "n")))  # 0 without RedisSync
     steps.append(await b.run(storage_call(app_name, "increment", "n")))  # 1 without it
+    await reached(a, 2)
     for where in (0, 1):
         (c,) = await redis_processes.tabs(where)
         steps.append(await c.run(storage_call(app_name, "get", "n")))
     assert steps == [0, 1, 1, 2, 2, 2]
     assert _stored(await a.local_storage(), app_name, "n") == "2"
+
+
+async def _heard(tab: Client, event: StorageEvent) -> bool:
+    return event in await tab.run(heard())
 
 
 async def test_a_listener_hears_a_write_made_on_the_other_process(
@@ -156,8 +190,8 @@ async def test_increments_from_tabs_on_two_processes_add_up(
         *(tab.run(storage_calls(app_name, 10, "increment", "m")) for tab in tabs)
     )
     assert sorted(n for result in results for n in result) == list(range(1, 41))
-    for tab in tabs:
-        assert await tab.run(storage_call(app_name, "get", "m")) == 40
+    for tab in tabs:  # once the last increment reached the tab's process
+        await _reads(tab, app_name, "m", 40)
     for tab in tabs:  # every tab's own client copy converges on the last write
         assert await tab.run(client_copy(app_name, "m", "40")) == "40"
     assert _stored(await tabs[0].local_storage(), app_name, "m") == "40"
@@ -168,7 +202,7 @@ async def test_a_redis_restart_loses_nothing(
 ) -> None:
     a, b = await redis_processes.tabs(0, 1)
     await a.run(storage_call(app_name, "set", "before", 0))
-    assert await b.run(storage_call(app_name, "get", "before")) == 0
+    await _reads(b, app_name, "before", 0)
 
     redis_server.stop()
     # Both processes keep working: writes land in localStorage, reads answer.
@@ -184,18 +218,12 @@ async def test_a_redis_restart_loses_nothing(
     for process in redis_processes.processes:
         await _eventually(process.sync_connected, True, what=f"{process.name}'s Redis connection")
     # What each process wrote during the outage reaches the other's tabs.
-    await _eventually(
-        lambda: b.run(storage_call(app_name, "get_or_default", "from_a")), 1, what="B's from_a"
-    )
-    await _eventually(
-        lambda: a.run(storage_call(app_name, "get_or_default", "from_b")), 2, what="A's from_b"
-    )
     stored = await a.local_storage()
     expected = {"before": 1, "from_a": 1, "from_b": 2}
     for key, value in expected.items():
         assert _stored(stored, app_name, key) == str(value)
         for tab in (a, b):
-            assert await tab.run(storage_call(app_name, "get", key)) == value
+            await _reads(tab, app_name, key, value)
             assert await tab.run(client_copy(app_name, key, str(value))) == str(value)
     for process in redis_processes.processes:
         warnings = [
