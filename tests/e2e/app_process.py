@@ -96,6 +96,7 @@ class AppProcess:
         self._pending: dict[int, concurrent.futures.Future[Any]] = {}
         self._reader: threading.Thread | None = None
         self._gone: HarnessError | None = None
+        self._stop_requested = False
 
     # -- lifecycle (blocking) ----------------------------------------------------------
 
@@ -162,16 +163,24 @@ class AppProcess:
         text = self._stderr.read().decode(errors="replace")[-4000:]
         return f"; its stderr:\n{text}" if text else ""
 
-    def stop(self, timeout: float = _STOP_TIMEOUT) -> None:
-        """Stop the process: asked to, then terminated, then killed. Never raises."""
-        process, self._process = self._process, None
-        if process is None:
+    def request_stop(self) -> None:
+        """Ask the process to stop, without waiting (:meth:`stop` waits): ask several, then
+        stop each, and they stop side by side."""
+        if self._process is None or self._stop_requested:
             return
+        self._stop_requested = True
         if self._connection is not None:
             with contextlib.suppress(OSError, ValueError), self._send_lock:
                 self._connection.send((None, "stop", ()))
-        elif process.stdin is not None:
-            process.stdin.close()  # not connected yet: the child exits at once
+        elif self._process.stdin is not None:
+            self._process.stdin.close()  # not connected yet: the child exits at once
+
+    def stop(self, timeout: float = _STOP_TIMEOUT) -> None:
+        """Stop the process: asked to, then terminated, then killed. Never raises."""
+        self.request_stop()
+        process, self._process = self._process, None
+        if process is None:
+            return
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -184,7 +193,7 @@ class AppProcess:
         if self._connection is not None:
             self._connection.close()
         for pipe in (process.stdin, process.stdout):
-            if pipe is not None:
+            if pipe is not None and not pipe.closed:
                 pipe.close()
         self._stderr.close()
 

@@ -57,6 +57,8 @@ async def _two_processes(browser: Browser, sync: str) -> AsyncIterator[TwoProces
         for process in processes:
             stack.callback(process.stop)
             process.spawn()
+        for process in processes:  # runs first: they stop side by side
+            stack.callback(process.request_stop)
         for process in processes:
             process.connect()
         proxy = OneOriginProxy({f"/{process.name}/": process.port for process in processes})
