@@ -10,7 +10,8 @@ authkey): it runs a coroutine function ``fn(page)`` in a tab's page, as
 state of the sync. An :class:`AppProcess` stands in for the server it drives (it is an
 :class:`~e2e.harness.AppServer`), so ``profile.open(process)`` and ``client.run(fn)`` work
 as with a server in the test process; ``fn`` must be picklable: a module-level function, or
-a :func:`functools.partial` of one (:func:`storage_call`, :func:`listen`, :func:`heard`)::
+a :func:`functools.partial` of one (:func:`storage_call`, :func:`storage_calls`,
+:func:`client_copy`, :func:`listen`, :func:`heard`)::
 
     process = AppProcess("p0", sync="redis://127.0.0.1:6379/0")
     process.start()
@@ -19,8 +20,9 @@ a :func:`functools.partial` of one (:func:`storage_call`, :func:`listen`, :func:
     process.stop()
 
 The child is ``python -m e2e.app_process`` (``tests`` on its path). It prints its two ports
-as one JSON line, and stops when told to or when the control connection closes, so a test
-process that dies takes its servers with it.
+as one JSON line, and stops when told to or when the control connection closes; it exits
+when the test process's end of its stdin closes, so a test process that dies, even killed,
+takes its servers with it.
 """
 
 from __future__ import annotations
