@@ -45,7 +45,7 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import flet as ft
 import uvicorn
@@ -53,6 +53,7 @@ from flet.controls.context import _context_page
 
 __all__ = [
     "CHROMIUM_ARGS",
+    "AppServer",
     "Browser",
     "CallCounter",
     "Client",
@@ -201,15 +202,46 @@ class _Record:
     """``(event, session_id)``: ``main``, ``connect``, ``disconnect``, ``close``."""
 
 
+class AppServer(Protocol):
+    """What tabs need of the server they run on: :class:`FletServer`, or a stand-in for
+    one in another process (``app_process.AppProcess``)."""
+
+    def url_for(self, token: str) -> str: ...
+
+    async def wait_for(
+        self, predicate: Callable[[_Record], bool], token: str, timeout: float = ...
+    ) -> None: ...
+
+    async def events(self, token: str) -> list[tuple[str, str]]: ...
+
+    async def session_count(self, token: str) -> int: ...
+
+    async def flush(self, token: str, timeout: float = ...) -> None: ...
+
+    async def run(
+        self,
+        token: str,
+        fn: Callable[[ft.Page], Awaitable[T]],
+        *,
+        session: int = ...,
+        timeout: float = ...,
+        as_event: bool = ...,
+    ) -> T: ...
+
+    async def pending_tasks(self, settle: float = ...) -> dict[int, str]: ...
+
+
 class FletServer:
     """A small Flet app served by uvicorn on 127.0.0.1, on its own loop and thread.
 
     ``main(page)`` registers each session's page under the ``?client=TOKEN`` it was opened
     with; ``page.on_connect``/``on_disconnect``/``on_close`` are recorded as events.
+    ``name`` mounts the app at ``/name/`` instead of ``/``.
     """
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, name: str = "") -> None:
         self.host = host
+        self.name = name
         self._requested_port = port
         self.port = 0
         self._thread = _LoopThread("flet-server")
@@ -223,7 +255,7 @@ class FletServer:
 
     def start(self, timeout: float = DEFAULT_TIMEOUT) -> None:
         os.environ.setdefault("FLET_WEB_NO_CDN", "1")  # CanvasKit from the package, not a CDN
-        app = ft.run(self._main, export_asgi_app=True, no_cdn=True)
+        app = ft.run(self._main, name=self.name, export_asgi_app=True, no_cdn=True)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -269,7 +301,8 @@ class FletServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/"
+        path = f"{self.name}/" if self.name else ""
+        return f"http://{self.host}:{self.port}/{path}"
 
     def url_for(self, token: str) -> str:
         return f"{self.url}?{TOKEN_PARAM}={token}"
@@ -523,7 +556,7 @@ class Profile:
 
     async def open(
         self,
-        server: FletServer,
+        server: AppServer,
         token: str | None = None,
         *,
         timeout: float = DEFAULT_TIMEOUT,
@@ -553,7 +586,7 @@ class Profile:
 class Client:
     """One browser tab connected to the Flet app, known to the server by ``token``."""
 
-    def __init__(self, profile: Profile, server: FletServer, token: str, pw_page: Any) -> None:
+    def __init__(self, profile: Profile, server: AppServer, token: str, pw_page: Any) -> None:
         self.profile = profile
         self.server = server
         self.token = token
