@@ -74,7 +74,7 @@ async def _latency(a: Client, b: Client, app: str, writes: int, syncs: list[Sync
             heard[event.value] = time.perf_counter()
             arrived.set()
 
-        storage = FletStorage(app, sync=syncs[1])
+        storage = FletStorage(app, sync=syncs[-1])
         storage.subscribe(listener, key="k")
         await storage.get_or_default("k")
 
