@@ -339,7 +339,7 @@ def record(figures: dict[str, Any], rtt_ms: float, text: str) -> None:
     replace_section(HERE / "results.md", heading, f"{stamp} · {machine}\n\n{text}\n")
     runs = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else {}
     runs[f"{rtt_ms:g}"] = {"date": stamp, "rtt_ms": rtt_ms, "figures": figures}
-    RESULTS_JSON.write_text(json.dumps(runs, indent=1, sort_keys=True) + "\n")
+    RESULTS_JSON.write_text(json.dumps(runs, indent=1) + "\n")
 
 
 def main() -> None:
