@@ -151,8 +151,8 @@ async def _one_tab(tab: Client, app: str, reps: int, syncs: dict[str, Sync]) -> 
 async def _first_write(
     profile_of: Any, server: FletServer, url: str | None, app: str, syncs: dict[str, Sync]
 ) -> dict[str, dict[str, float]]:
-    """A fresh browser's first `set`, `FIRST_SETS` times per setting: the median ms, and
-    the rounds (client round trips, one after the other) it waited for."""
+    """A fresh browser's first `set`, `FIRST_SETS` times per setting: the median ms (and
+    each time), and the rounds (client round trips, one after the other) it waited for."""
     samples: dict[str, list[tuple[float, int]]] = {}
     for _ in range(FIRST_SETS):
         for name, sync in syncs.items():  # taking turns
@@ -175,7 +175,11 @@ async def _first_write(
             finally:
                 await profile.close()
     return {
-        name: {"ms": statistics.median(ms for ms, _ in got), "rounds": max(r for _, r in got)}
+        name: {
+            "ms": statistics.median(ms for ms, _ in got),
+            "rounds": max(r for _, r in got),
+            "samples_ms": [ms for ms, _ in got],
+        }
         for name, got in samples.items()
     }
 
