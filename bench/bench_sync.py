@@ -150,7 +150,7 @@ async def _one_tab(tab: Client, app: str, reps: int, syncs: dict[str, Sync]) -> 
 
 async def _first_write(
     profile_of: Any, server: FletServer, url: str | None, app: str, syncs: dict[str, Sync]
-) -> dict[str, dict[str, float]]:
+) -> dict[str, dict[str, Any]]:
     """A fresh browser's first `set`, `FIRST_SETS` times per setting: the median ms (and
     each time), and the rounds (client round trips, one after the other) it waited for."""
     samples: dict[str, list[tuple[float, int]]] = {}
