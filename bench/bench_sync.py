@@ -270,6 +270,18 @@ async def main_async(
     return figures
 
 
+ABOUT = """\
+One clock times both tabs (one server process): a negative time means B's listener fired
+before A's `set` returned (in-process, a write is announced to the other tabs before `set`
+returns). B's listener fires when B's server has applied the write; the forward to B's
+client runs in the background. Increments: 4 tabs (through Redis, 2 per `RedisSync`), each
+20 `increment`s in a row, all at once. One tab: medians of 30, taking turns with
+`sync=False`. First `set`: a fresh browser's first tab (it reads the browser id, finds none,
+makes one); (rounds): the client round trips it waited for, one after the other. Redis
+command: the one EVAL (append to the browser's stream, publish) each landed write sends,
+timed where the library sends it, over the one-tab run's sets."""
+
+
 def report(figures: dict[str, Any], rtt_ms: float, writes: int, command: str) -> str:
     names = list(figures)
     goal = rtt_ms + GOAL_EXTRA_MS
@@ -330,13 +342,14 @@ def report(figures: dict[str, Any], rtt_ms: float, writes: int, command: str) ->
         "goal. Through Redis, tabs A and B are served by two `RedisSync` objects in the "
         "benchmark's one server process (as two processes would be; only Redis carries the "
         "write across), on a `redis-server` over loopback.",
+        "",
+        ABOUT,
     ]
     return "\n".join(lines)
 
 
-def record(figures: dict[str, Any], rtt_ms: float, text: str) -> None:
+def record(figures: dict[str, Any], rtt_ms: float, text: str, stamp: str) -> None:
     """Put this run in bench/results.md (its own section) and bench/results_sync.json."""
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     machine = f"{platform.machine()}, {platform.system()}, Python {platform.python_version()}"
     where = f"{rtt_ms:g} ms RTT" if rtt_ms > 0 else "loopback"
     heading = f"## Live sync on the real web client, {where}"
@@ -369,7 +382,8 @@ def main() -> None:
     text = report(figures, args.rtt, args.writes, command)
     print(text)
     if args.write:
-        record(figures, args.rtt, text)
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        record(figures, args.rtt, text, stamp)
         print(f"wrote {HERE / 'results.md'} and {RESULTS_JSON}")
 
 
