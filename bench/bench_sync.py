@@ -11,7 +11,11 @@ Each measure is made twice: in-process (`sync=True`, the default) and, when Debi
 port): the tabs are then served by two `RedisSync` objects, tabs 0 and 2 by one, tabs 1 and
 3 by the other, as two server processes would serve them. Both live in the benchmark's one
 server process, so nothing but Redis carries a write from one to the other: this measures
-Redis's publish/subscribe path, not two processes' schedulers.
+Redis's publish/subscribe path, not two processes' schedulers. The latency is also measured
+with B's server a second OS process (this script, `--peer`): its `RedisSync` serves a tab of
+`flet_storage.testing.FakeBrowser` that holds the real browser's id (passed on a pipe, never
+shown), so it joins that browser; its listener's times come back on the pipe (one clock,
+CLOCK_MONOTONIC, for every process of the machine).
 
 * latency: tab B subscribes; tab A sets a key 50 times; for each write, the time from A's
   `set` returning to B's listener firing (one process, so one clock times both; a negative
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import platform
@@ -66,6 +71,10 @@ FIRST_SETS = 3  # fresh browsers per setting for the first `set`
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _summary(ms: list[float]) -> dict[str, float]:
+    return {"p50": _pct(ms, 0.5), "p95": _pct(ms, 0.95), "n": len(ms)}
 
 
 async def _latency(a: Client, b: Client, app: str, writes: int, syncs: list[Sync]) -> list[float]:
@@ -206,8 +215,104 @@ def _time_commands(sync: Any, command: str) -> tuple[list[float], Callable[[], N
     return times, stop
 
 
+async def _peer(url: str, app: str) -> None:
+    """`--peer`: B's server as a second OS process. Its tab is a `testing.FakeBrowser` tab
+    holding the real browser's id (read from stdin), so its `RedisSync` joins that
+    browser; each change of "k" its listener hears is printed as `value perf_counter`
+    (CLOCK_MONOTONIC: one clock for every process of the machine)."""
+    from flet_storage.sync import BROWSER_KEY, RedisSync
+    from flet_storage.testing import FakeBrowser
+
+    browser_id = sys.stdin.readline().strip()
+    sync = RedisSync(url)
+    tab = FakeBrowser({BROWSER_KEY: browser_id}).open_tab()
+    storage = FletStorage(app, backend=tab.browser.backend, sync=sync)
+
+    def listener(event: StorageEvent) -> None:
+        print(f"{event.value} {time.perf_counter()}", flush=True)
+
+    async def join() -> None:
+        storage.subscribe(listener, key="k")
+        await storage.get_or_default("k")
+
+    await tab.run(join)
+    print("ready", flush=True)
+    await asyncio.to_thread(sys.stdin.readline)  # until the parent is done
+    await sync.aclose()
+
+
+async def _latency_to_peer(a: Client, app: str, writes: int, sync: Sync, url: str) -> list[float]:
+    """A's `set` returned (here) -> B's listener fired in a `--peer` process."""
+    import threading
+
+    async def browser_id(page: ft.Page) -> Any:
+        from flet_storage.sync import BROWSER_KEY
+
+        await FletStorage(app, sync=sync).get_or_default("warm")  # joins: the id exists
+        return await ft.SharedPreferences().get(BROWSER_KEY)
+
+    the_id = await a.run(browser_id)
+    peer = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--peer",
+        url,
+        app,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert peer.stdin is not None
+    assert peer.stdout is not None
+    heard: dict[int, float] = {}
+    arrived = {i: threading.Event() for i in range(writes)}  # waited for on the server's loop
+
+    async def read(out: asyncio.StreamReader) -> None:  # on this loop
+        while line := (await out.readline()).decode().strip():
+            value, _, at = line.partition(" ")
+            if value != "ready":
+                heard[int(value)] = float(at)
+                arrived[int(value)].set()
+
+    peer.stdin.write(f"{the_id}\n".encode())
+    await peer.stdin.drain()
+    ready = await asyncio.wait_for(peer.stdout.readline(), 60)
+    if ready.strip() != b"ready":
+        raise RuntimeError(f"the --peer process did not join: {ready!r}")
+    reader = asyncio.ensure_future(read(peer.stdout))
+    try:
+
+        async def write(page: ft.Page) -> list[float]:
+            storage = FletStorage(app, sync=sync)
+            gaps = []
+            for i in range(writes):
+                await storage.set("k", i)
+                returned = time.perf_counter()
+                if not await asyncio.to_thread(arrived[i].wait, 30):
+                    raise RuntimeError(f"the --peer process never heard write {i}")
+                gaps.append((heard[i] - returned) * 1000)
+            return gaps
+
+        gaps: list[float] = await a.run(write, timeout=600)
+        return gaps
+    finally:
+        with contextlib.suppress(OSError):
+            peer.stdin.write(b"done\n")
+            peer.stdin.close()
+        try:
+            await asyncio.wait_for(peer.wait(), 30)
+        except asyncio.TimeoutError:  # TimeoutError from 3.11 on
+            peer.kill()
+            await peer.wait()
+        reader.cancel()
+
+
 async def _measure(
-    server: FletServer, browser: Browser, url: str | None, syncs: list[Sync], writes: int
+    server: FletServer,
+    browser: Browser,
+    url: str | None,
+    syncs: list[Sync],
+    writes: int,
+    redis_url: str | None = None,
 ) -> dict[str, Any]:
     """Every measure, the tabs served by `syncs` in turn."""
     app = f"bench_sync_{secrets.token_hex(3)}"
@@ -217,6 +322,9 @@ async def _measure(
     try:
         tabs = [await profile.open(server, base_url=url, timeout=120) for _ in range(4)]
         gaps = await _latency(tabs[0], tabs[1], app, writes, syncs)
+        to_peer = (
+            await _latency_to_peer(tabs[0], app, writes, syncs[0], redis_url) if redis_url else None
+        )
         rate, total = await _increments(tabs, app, 20, syncs)
         publishes, stop = _time_commands(redis[0], "EVAL") if redis else ([], lambda: None)
         try:
@@ -233,15 +341,12 @@ async def _measure(
     finally:
         await profile.close()
     return {
-        "latency_ms": {"p50": _pct(gaps, 0.5), "p95": _pct(gaps, 0.95), "n": len(gaps)},
+        "latency_ms": _summary(gaps),
+        "peer_latency_ms": _summary(to_peer) if to_peer else None,
         "increments": {"per_s": rate, "final": total, "of": 4 * 20},
         "one_tab_ms": one,
         "first_set": first,
-        "publish_ms": (
-            {"p50": _pct(publishes, 0.5), "p95": _pct(publishes, 0.95), "n": len(publishes)}
-            if publishes
-            else None
-        ),
+        "publish_ms": _summary(publishes) if publishes else None,
     }
 
 
@@ -261,7 +366,9 @@ async def main_async(
             redis_server.start()
             try:
                 syncs: list[Sync] = [RedisSync(redis_server.url) for _ in range(2)]
-                figures["Redis"] = await _measure(server, browser, url, syncs, writes)
+                figures["Redis"] = await _measure(
+                    server, browser, url, syncs, writes, redis_server.url
+                )
             finally:
                 redis_server.close()
     finally:
@@ -271,7 +378,9 @@ async def main_async(
 
 
 ABOUT = """\
-One clock times both tabs (one server process): a negative time means B's listener fired
+One clock times both tabs (one server process; `--peer`: the machine's monotonic clock,
+read in both processes; B's tab there is a `testing.FakeBrowser` tab holding the real
+browser's id, served by a `RedisSync` of its own): a negative time means B's listener fired
 before A's `set` returned (in-process, a write is announced to the other tabs before `set`
 returns). B's listener fires when B's server has applied the write; the forward to B's
 client runs in the background. Increments: 4 tabs (through Redis, 2 per `RedisSync`), each
@@ -308,6 +417,13 @@ def report(figures: dict[str, Any], rtt_ms: float, writes: int, command: str) ->
         p = f["publish_ms"]
         return "none" if p is None else f"{p['p50']:.2f} / {p['p95']:.2f} (n {p['n']})"
 
+    def peer(f: dict[str, Any]) -> str:
+        p = f.get("peer_latency_ms")
+        if p is None:
+            return "n/a"
+        met = "✓" if p["p95"] <= goal else "✗"
+        return f"{p['p50']:.2f} / {p['p95']:.2f} {met}"
+
     def latency(q: str) -> Callable[[dict[str, Any]], str]:
         def cell(f: dict[str, Any]) -> str:
             value = f["latency_ms"][q]
@@ -323,6 +439,7 @@ def report(figures: dict[str, Any], rtt_ms: float, writes: int, command: str) ->
         "| --- |" + " ---: |" * len(names),
         row(f"A's `set` returned → B's listener fired, p50 (ms, {writes} writes)", latency("p50")),
         row("same, p95 (ms)", latency("p95")),
+        row("same, B's server a second OS process (`--peer`), p50 / p95 (ms)", peer),
         row(
             "increments/s, 4 tabs x 20 on one key",
             lambda f: (
@@ -367,7 +484,11 @@ def main() -> None:
     parser.add_argument(
         "--write", action="store_true", help="record in bench/results.md and results_sync.json"
     )
+    parser.add_argument("--peer", nargs=2, metavar=("REDIS_URL", "APP"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.peer:
+        asyncio.run(_peer(*args.peer))
+        return
     chromium = find_chromium()
     if chromium is None:
         raise SystemExit("no Chromium found: set FLET_STORAGE_CHROMIUM or install chromium")

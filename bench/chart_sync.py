@@ -106,6 +106,12 @@ def chart(run: dict[str, Any]) -> str:
             value = f["latency_ms"][q]
             text = f"{value:.2f} ms" + (" (before A's set returned)" if value < 0 else "")
             latency.append(Bar(f"{shown}, {q}", value, text, colour))
+        if f.get("peer_latency_ms"):
+            for q in ("p50", "p95"):
+                value = f["peer_latency_ms"][q]
+                latency.append(
+                    Bar(f"{shown}, B a 2nd process, {q}", value, f"{value:.2f} ms", colour)
+                )
         for op in ("get", "set"):
             on, off = f["one_tab_ms"][op]["on"], f["one_tab_ms"][op]["off"]
             ratios.append(
