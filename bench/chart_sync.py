@@ -5,8 +5,8 @@ only: it writes the SVG itself).
     uv run python bench/chart_sync.py             # writes docs/img/sync-latency.svg
 
 Two panels, one bar per figure, each bar labelled with its value: the time from tab A's
-`set` returning to tab B's listener firing (p50 and p95, in-process and through Redis) on
-one scale with the goal (one client round trip + 10 ms) and, for scale, A's `set` itself;
+`set` returning to tab B's listener firing (p50 and p95: in-process, through Redis, and
+through Redis with B's server a second process) on one scale with the goal (one client round trip + 10 ms) and, for scale, A's `set` itself;
 and a single tab's `get`/`set` medians with sync on over sync off (1: costs nothing).
 """
 
