@@ -6,8 +6,9 @@ only: it writes the SVG itself).
 
 Two panels, one bar per figure, each bar labelled with its value: the time from tab A's
 `set` returning to tab B's listener firing (p50 and p95: in-process, through Redis, and
-through Redis with B's server a second process) on one scale with the goal (one client round trip + 10 ms) and, for scale, A's `set` itself;
-and a single tab's `get`/`set` medians with sync on over sync off (1: costs nothing).
+through Redis with B's server a second process) on one scale with the goal (one client
+round trip + 10 ms) and, for scale, A's `set` itself; and a single tab's `get`/`set`
+medians with sync on over sync off (1: costs nothing).
 """
 
 from __future__ import annotations
