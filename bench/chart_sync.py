@@ -90,6 +90,10 @@ def _panel(title: str, bars: list[Bar], lines: list[Line], top: float, unit: str
     return parts
 
 
+def _ms(value: float) -> str:
+    return f"{value:.2f} ms" + (" (before A's set returned)" if value < 0 else "")
+
+
 def _height(bars: int) -> float:
     return 28 + bars * (BAR_H + GAP) + 40
 
@@ -105,14 +109,11 @@ def chart(run: dict[str, Any]) -> str:
         colour, shown = COLOURS[name], NAMES[name]
         for q in ("p50", "p95"):
             value = f["latency_ms"][q]
-            text = f"{value:.2f} ms" + (" (before A's set returned)" if value < 0 else "")
-            latency.append(Bar(f"{shown}, {q}", value, text, colour))
+            latency.append(Bar(f"{shown}, {q}", value, _ms(value), colour))
         if f.get("peer_latency_ms"):
             for q in ("p50", "p95"):
                 value = f["peer_latency_ms"][q]
-                latency.append(
-                    Bar(f"{shown}, B a 2nd process, {q}", value, f"{value:.2f} ms", colour)
-                )
+                latency.append(Bar(f"{shown}, B a 2nd process, {q}", value, _ms(value), colour))
         for op in ("get", "set"):
             on, off = f["one_tab_ms"][op]["on"], f["one_tab_ms"][op]["off"]
             ratios.append(
