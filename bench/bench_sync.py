@@ -274,12 +274,14 @@ async def _latency_to_peer(a: Client, app: str, writes: int, sync: Sync, url: st
                 heard[int(value)] = float(at)
                 arrived[int(value)].set()
 
-    peer.stdin.write(f"{the_id}\n".encode())
-    await peer.stdin.drain()
-    while (await asyncio.wait_for(peer.stdout.readline(), 60)).strip() != b"ready":
-        pass  # what it heard while it joined (PEER_KEY is new: nothing, or a stray line)
-    reader = asyncio.ensure_future(read(peer.stdout))
+    reader: asyncio.Future[None] | None = None
     try:
+        peer.stdin.write(f"{the_id}\n".encode())
+        await peer.stdin.drain()
+        while (line := await asyncio.wait_for(peer.stdout.readline(), 60)).strip() != b"ready":
+            if not line:  # lines before "ready" are skipped; the end of its output: it failed
+                raise RuntimeError("the --peer process ended before it joined (see its stderr)")
+        reader = asyncio.ensure_future(read(peer.stdout))
 
         async def write(page: ft.Page) -> list[float]:
             storage = FletStorage(app, sync=sync)
@@ -303,7 +305,8 @@ async def _latency_to_peer(a: Client, app: str, writes: int, sync: Sync, url: st
         except asyncio.TimeoutError:  # TimeoutError from 3.11 on
             peer.kill()
             await peer.wait()
-        reader.cancel()
+        if reader is not None:
+            reader.cancel()
 
 
 async def _measure(
