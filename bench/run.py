@@ -31,6 +31,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]  # bench helpers, the e2e
 
 from bench_cpu import cpu_costs  # noqa: E402
 from bench_cpu import table as cpu_table  # noqa: E402
+from sections import split_sections  # noqa: E402
 from suite import N_KEYS, Env, Reps, RoundCounter, Row, run_suite  # noqa: E402
 from upstream import UpstreamUnavailable, load_upstream  # noqa: E402
 
@@ -44,6 +45,7 @@ MEMORY_REPS = Reps()
 GOAL_RATIO = 1.05  # ours / the contender with the fewest round trips
 GOAL_BATCH = 0.05  # get_many(50) / 50 sequential gets
 GOAL_CACHED_MS = 0.05  # cached get
+SYNC_HEADING = "## Live sync"  # bench/bench_sync.py's sections of results.md
 
 
 @dataclass
@@ -285,8 +287,12 @@ def main() -> None:
         "",
     ]
     parts += _section(memory_section)
+    results = HERE / "results.md"
+    old = results.read_text() if results.exists() else ""
+    # bench/bench_sync.py's sections stay, as it wrote them.
+    parts += [f"{h}\n{b}" for h, b in split_sections(old) if h.startswith(SYNC_HEADING)]
     text = "\n".join(parts)
-    (HERE / "results.md").write_text(text)
+    results.write_text(text)
     print(text)
     chart((sections or [memory_section])[0], HERE / "results.png")
     print(f"wrote {HERE / 'results.md'} and {HERE / 'results.png'}")
