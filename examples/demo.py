@@ -347,7 +347,7 @@ def InStep(storage: FletStorage) -> ft.Control:
 def LiveAcrossTabs(storage: FletStorage) -> ft.Control:
     presses, _ = storage.use_storage("presses", 0)  # re-renders on any tab's write
 
-    async def press(e: ft.Event[ft.FilledButton]) -> None:
+    async def press(e: ft.Event[ft.Button]) -> None:
         await storage.increment("presses")  # atomic across tabs: no press is lost
 
     return card(
