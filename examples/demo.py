@@ -359,19 +359,25 @@ def LiveAcrossTabs(storage: FletStorage) -> ft.Control:
                 ft.Container(
                     ft.Row(
                         [
-                            ft.Text(
-                                str(presses),
-                                size=34,
-                                weight=ft.FontWeight.BOLD,
-                                color=ACCENT,
-                                semantics_label=f"Presses in all tabs: {presses}",
+                            ft.Column(
+                                [
+                                    ft.Text("Presses, all tabs"),
+                                    ft.Text(
+                                        str(presses),
+                                        size=34,
+                                        weight=ft.FontWeight.BOLD,
+                                        color=ACCENT,
+                                        semantics_label=f"Presses in all tabs: {presses}",
+                                    ),
+                                ],
+                                spacing=0,
+                                expand=True,
                             ),
-                            ft.Text("presses, all tabs together", expand=True),
                             ft.FilledButton("Add 1 in this tab", icon=ft.Icons.ADD, on_click=press),
                         ],
                         spacing=12,
                     ),
-                    padding=ft.Padding.symmetric(horizontal=14, vertical=8),
+                    padding=14,
                     border_radius=12,
                     bgcolor=ft.Colors.INDIGO_50,
                 ),

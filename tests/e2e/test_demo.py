@@ -32,9 +32,9 @@ from .test_inspector import _wait_for_rows, _walk, table_rows
 ROOT = Path(__file__).parents[2]
 IMG = Path(os.environ.get("FLET_STORAGE_SCREENSHOTS") or tempfile.mkdtemp(prefix="demo-shots-"))
 IMG.mkdir(parents=True, exist_ok=True)
-DESKTOP = {"width": 1360, "height": 1250}
+DESKTOP = {"width": 1360, "height": 1400}
 # A phone's and a tablet's width, tall enough that one picture shows the whole page.
-WIDTHS = {390: 2100, 768: 1400, 1360: DESKTOP["height"]}
+WIDTHS = {390: 2300, 768: 1520, 1360: DESKTOP["height"]}
 LIKES = "flutter.flet_storage_demo.likes"
 """The raw localStorage key of the demo's likes counter."""
 SIDE_BY_SIDE = {"width": 680, "height": 2400}
