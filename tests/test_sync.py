@@ -175,3 +175,27 @@ async def test_other_backends_have_nothing_to_sync() -> None:
     await FletStorage("app", backend=backend).set("k", 1)
     assert BROWSER_KEY not in backend.data
     assert backend.calls == {"get": 1, "set": 1}
+
+
+async def test_a_write_landing_while_a_tab_joins_is_not_undone_by_its_stale_copy() -> None:
+    """B's client loads storage at B's first call; A's write lands after that, before B has
+    joined (so it is not forwarded to B). The mirror must not be reloaded from B's copy:
+    every tab, and localStorage, keep A's write."""
+    browser = FakeBrowser()
+    a, b = browser.open_tab(), browser.open_tab()
+    storage = _storage(browser)
+    await a.run(storage.set, "k", "old")
+    await a.run(storage.get, "k")  # the mirror is loaded
+    b.answering.clear()  # B's first call is under way: its copy is loaded, the answer held
+    first = asyncio.ensure_future(b.run(storage.get, "k"))
+    for _ in range(100):
+        if b.copy is not None:
+            break
+        await asyncio.sleep(0)
+    assert b.copy is not None
+    await a.run(storage.set, "k", "new")
+    b.answering.set()
+    assert await first in ("old", "new")  # it raced the write: either is right
+    assert await b.run(storage.get, "k") == "new"
+    assert await a.run(storage.get, "k") == "new"
+    assert browser.local_storage["app.k"] == '"new"'

@@ -281,3 +281,72 @@ async def test_one_redis_sync_serves_many_storages_and_is_made_without_a_loop(
 def test_a_password_in_the_url_is_never_shown() -> None:
     sync = RedisSync("redis://user:s3cret@localhost:6379/0")
     assert "s3cret" not in repr(sync)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[]",
+        b'{"o": "x", "n": "app", "k": null, "c": [["app.k", {"a": 1}]]}',
+        b'{"o": "x", "n": "app", "k": "set", "c": []}',
+        b'{"o": "x", "n": 5, "k": null, "c": []}',
+        b'{"o": "x", "n": "app", "k": null, "c": [[1, "v"]]}',
+    ],
+)
+async def test_a_malformed_message_is_skipped_and_sync_goes_on(
+    processes: Callable[[], RedisSync],
+    redis_server: RedisServer,
+    body: bytes,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Anyone who can write to Redis can publish: what is not a message of ours is skipped
+    with a warning (no content logged), and the next message still applies."""
+    browser = FakeBrowser()
+    one, two = processes(), processes()
+    s1, s2 = _storage(browser, one), _storage(browser, two)
+    a, b = browser.open_tab(), browser.open_tab()
+    await a.run(s1.set, "k", "before")
+    await _reads(b, s2, "k", "before")
+    (link,) = [browser.link for browser in one._links.values()]
+    assert link is not None
+    hostile = redis.asyncio.Redis.from_url(redis_server.url)
+    try:  # appended to the history and published, as our script does
+        await hostile.eval(
+            "local id = redis.call('XADD', KEYS[1], '*', 'p', '', 'm', ARGV[1])\n"
+            "local last = redis.call('XREVRANGE', KEYS[1], id, '-', 'COUNT', 2)\n"
+            "redis.call('PUBLISH', KEYS[1], id .. '\\n' .. last[2][1] .. '\\n' .. ARGV[1])",
+            1,
+            link.channel,
+            body,
+        )
+    finally:
+        await hostile.aclose()
+    await a.run(s1.set, "k", "after")
+    await _reads(b, s2, "k", "after")
+    assert await b.run(s2.get, "k") == "after"
+    skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert skipped
+    assert all(body.decode() not in message for message in skipped)
+
+
+async def test_a_write_landing_while_a_tab_joins_in_another_process_reaches_it(
+    processes: Callable[[], RedisSync],
+) -> None:
+    """B's client loads storage at B's first call; A's write lands (and is published) after
+    that, before B's process subscribed to the browser: B's process reads it from the
+    browser's history, and it reaches B's client before B's first operation returns."""
+    browser = FakeBrowser()
+    one, two = processes(), processes()
+    s1, s2 = _storage(browser, one), _storage(browser, two)
+    a, b = browser.open_tab(), browser.open_tab()
+    await a.run(s1.set, "k", "old")
+    b.answering.clear()  # B's first call is under way: its copy is loaded, the answer held
+    first = asyncio.ensure_future(b.run(s2.get, "k"))
+    await _until(lambda: b.copy is not None, "B's client loaded")
+    await a.run(s1.set, "k", "new")
+    b.answering.set()
+    assert await first in ("old", "new")  # it raced the write: either is right
+    assert await b.run(s2.get, "k") == "new"
+    assert b.copy is not None
+    assert b.copy["app.k"] == '"new"'

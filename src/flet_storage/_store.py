@@ -36,7 +36,7 @@ from ._errors import StorageError, StorageFullError, StorageTimeoutError, logger
 from ._events import ChangeKind, Listeners, announce_remote
 from ._locks import KeyLocks, holding_nothing
 from .backends import Backend, BaseBackend, RawValue, SharedPreferencesBackend
-from .sync import BROWSER_KEY, Browser, InProcessSync, Member, browser_tag
+from .sync import BROWSER_KEY, RECENT, Browser, InProcessSync, Member, browser_tag
 
 __all__ = [
     "Change",
@@ -193,7 +193,7 @@ class Store:
         async with scope.joining:
             if scope.member is not None:
                 return
-            since = time.time()
+            since = time.monotonic()
             (browser_id,) = answer = await self._send([("get", BROWSER_KEY, None)])
             raise_first(answer)
             tag = browser_tag(browser_id)
@@ -202,14 +202,21 @@ class Store:
                 raise_first(await self._send([("set", BROWSER_KEY, browser_id)]))
                 tag = browser_tag(browser_id)
             assert tag is not None
-            browser = await self._sync.enter(page, tag, since)
+            browser = self._sync.enter(page, tag)
             shared = _scope_state(browser)
             shared.browser = browser
             # A new session's client has just loaded localStorage: the freshest copy there
             # is. The mirrors reload from the next tab that reads, so what was written
             # outside flet-storage (or while no tab was open) shows.
             shared.invalidate()
-            scope.member = Member(browser, self, holding_nothing())
+            member = scope.member = Member(browser, self, holding_nothing())
+            # What landed since this tab's client loaded storage reaches it before its
+            # first operation (a mirror may be loaded from its client next).
+            missed = [(k, raw) for k, (t, raw) in browser.recent.items() if t >= since]
+            _send_to(member, missed)
+            await self._sync.joined(member, since)
+            if member.task is not None:
+                await asyncio.wait([member.task])  # not cancelled with the caller
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -503,14 +510,25 @@ class Store:
 def _forward(browser: Browser, changes: list[Change], here: object = None) -> None:
     """Send `changes` to the clients of the browser's tabs but `here`, in the background and
     in order, newest value of a key only."""
+    now, recent = time.monotonic(), browser.recent
+    for key, raw in changes:
+        recent.pop(key, None)
+        recent[key] = (now, raw)
+    while recent and next(iter(recent.values()))[0] < now - RECENT:
+        recent.popitem(last=False)
     for tab in list(browser.pages):
         member = _scope_state(tab).member
-        if tab is here or member is None:
-            continue
-        member.pending.update(changes)
-        if member.task is None or member.task.done():
-            drain = _drain(member)
-            member.task = member.context.run(asyncio.get_running_loop().create_task, drain)
+        if tab is not here and member is not None:
+            _send_to(member, changes)
+
+
+def _send_to(member: Member, changes: list[Change]) -> None:
+    if not changes:
+        return
+    member.pending.update(changes)
+    if member.task is None or member.task.done():
+        drain = _drain(member)
+        member.task = member.context.run(asyncio.get_running_loop().create_task, drain)
 
 
 async def _drain(member: Member) -> None:

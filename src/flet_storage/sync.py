@@ -26,6 +26,7 @@ See the guide "Several tabs and processes" and docs/sync-design.md.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import contextvars
 import hashlib
@@ -51,6 +52,9 @@ BROWSER_KEY = "flet_storage:browser"
 """Where the browser id is kept, under the reserved prefix no namespace can have."""
 
 _ID = re.compile(r"[0-9a-f]{32}")
+RECENT = 60.0
+"""Seconds a browser remembers its writes for the tabs joining meanwhile (a join takes
+one client round trip, bounded by the storage's timeout)."""
 
 
 def browser_tag(browser_id: object) -> str | None:
@@ -68,6 +72,9 @@ class Browser:
     def __init__(self, tag: str) -> None:
         self.tag = tag
         self.pages: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.recent: collections.OrderedDict[str, tuple[float, Any]] = collections.OrderedDict()
+        """Storage key -> (`time.monotonic()`, raw) of the writes of the last `RECENT`
+        seconds, oldest first: what a tab joining meanwhile may have missed."""
         self.link: _Link | None = None
         """Its part in a `RedisSync`: what other processes serving it sent and were sent."""
 
@@ -96,14 +103,17 @@ class InProcessSync:
     def __init__(self) -> None:
         self._browsers: weakref.WeakValueDictionary[str, Browser] = weakref.WeakValueDictionary()
 
-    async def enter(self, page: Any, tag: str, since: float) -> Browser:
-        """Add `page` to the browser known as `tag`; its client loaded storage at `since`
-        (`time.time()`) or later."""
+    def enter(self, page: Any, tag: str) -> Browser:
+        """Add `page` to the browser known as `tag`."""
         browser = self._browsers.get(tag)
         if browser is None:
             browser = self._browsers[tag] = Browser(tag)
         browser.pages.add(page)
         return browser
+
+    async def joined(self, member: Member, since: float) -> None:
+        """`member` joined its browser; its client loaded storage at `since`
+        (`time.monotonic()`) or later."""
 
     def exclusive(self, browser: Browser, keys: list[str]) -> AbstractAsyncContextManager[None]:
         """Held around an `update` of `keys` (their local locks held): in one process the
@@ -175,6 +185,11 @@ class _Link:
         self.inbox: asyncio.Queue[bytes | asyncio.Future[None]] = asyncio.Queue()
         self.applier: asyncio.Task[None] | None = None
         self.unsubscribe: Any = None
+        loop = asyncio.get_running_loop()
+        self.begun: asyncio.Future[str | None] = loop.create_future()
+        """Where the first tab here needs the stream read from (None: nowhere)."""
+        self.caught: asyncio.Future[None] = loop.create_future()
+        """Set once that is applied: messages are applied only after it."""
 
 
 class RedisSync(InProcessSync):
@@ -256,14 +271,14 @@ class RedisSync(InProcessSync):
     async def aclose(self) -> None:
         """Close the connections to Redis (e.g. at shutdown); the object is unusable after."""
         for browser in list(self._links.values()):
-            if browser.link is not None and browser.link.applier is not None:
-                browser.link.applier.cancel()
+            if browser.link is not None:
+                _unlink(browser.link)
         await self.bus.aclose()
 
     # -- joining -------------------------------------------------------------------------------
 
-    async def enter(self, page: Any, tag: str, since: float) -> Browser:
-        browser = await super().enter(page, tag, since)
+    def enter(self, page: Any, tag: str) -> Browser:
+        browser = super().enter(page, tag)
         if browser.link is None:
             link = browser.link = _Link(tag)
             link.browser = weakref.ref(browser)
@@ -273,17 +288,29 @@ class RedisSync(InProcessSync):
             # In a context of its own: it must not keep the first tab's page alive.
             loop = asyncio.get_running_loop()
             link.applier = contextvars.Context().run(loop.create_task, self._apply_all(link))
-            if await self.bus.ready():
-                # What landed after this tab's client loaded storage and before the
-                # subscription: from the stream, by Redis's clock.
-                try:
-                    seconds, micros = await self.bus.execute("TIME")
-                    now = int(seconds) * 1000 + int(micros) // 1000
-                    start = now - int((time.time() - since) * 1000) - 1000
-                    await self._catch_up(link, f"{max(start, 0)}-0")
-                except _down():
-                    pass
         return browser
+
+    async def joined(self, member: Member, since: float) -> None:
+        link = member.browser.link
+        if link is None or link.begun.done():
+            return  # this process serves the browser already: its tabs hear every write
+        # The first tab of the browser here: what landed after its client loaded storage
+        # and before the subscription is read from the stream (by Redis's clock) before any
+        # message is applied, and reaches the tab's client before the tab's first operation.
+        start = None
+        try:
+            if await self.bus.ready():
+                seconds, micros = await self.bus.execute("TIME")
+                now = int(seconds) * 1000 + int(micros) // 1000
+                start = f"{max(now - int((time.monotonic() - since) * 1000) - 1000, 0)}-0"
+        except _down():
+            pass
+        finally:
+            if not link.begun.done():
+                link.begun.set_result(start)
+        await asyncio.shield(link.caught)
+        if member.task is not None:
+            await asyncio.wait([member.task])  # not cancelled with the caller
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -362,14 +389,26 @@ class RedisSync(InProcessSync):
     # -- receiving -----------------------------------------------------------------------------
 
     async def _apply_all(self, link: _Link) -> None:
-        """The browser's applier: what arrives, in the order it arrives."""
+        """The browser's applier: what the first tab here missed, then what arrives, in
+        the order it arrives."""
+        try:
+            start = await link.begun
+            if start is not None:
+                await self._catch_up(link, start)
+        except Exception as exc:
+            logger.debug("no catch-up: %s", type(exc).__name__)
+        finally:
+            link.caught.set_result(None)
         while True:
             item = await link.inbox.get()
             if isinstance(item, asyncio.Future):  # someone took a lock: catch up first
-                with contextlib.suppress(*_down()):
+                try:
                     await self._catch_up(link)
-                if not item.done():
-                    item.set_result(None)
+                except Exception as exc:  # Redis down: the lock holder goes on regardless
+                    logger.debug("no catch-up: %s", type(exc).__name__)
+                finally:
+                    if not item.done():
+                        item.set_result(None)
                 continue
             try:
                 head, prev, body = _split(item)
@@ -382,8 +421,8 @@ class RedisSync(InProcessSync):
                 self._apply(link, stream_id, body)
             except _down():
                 pass  # the reconnection catches up
-            except Exception:  # a malformed message must not stop the applier
-                logger.exception("a sync message from Redis could not be applied")
+            except Exception as exc:  # nothing must stop the applier
+                logger.warning("a sync message from Redis was skipped: %s", type(exc).__name__)
 
     async def _catch_up(self, link: _Link, start: str | None = None) -> None:
         """Apply what the browser's stream holds after the last message applied."""
@@ -399,13 +438,17 @@ class RedisSync(InProcessSync):
 
     def _apply(self, link: _Link, stream_id: _StreamId, body: bytes) -> None:
         link.last = stream_id
-        message = json.loads(body)
         browser = link.browser() if link.browser is not None else None
-        if browser is None or message["o"] == self._origin:
+        try:
+            message = json.loads(body)
+            if browser is None or message["o"] == self._origin:
+                return
+            app_name, kind, changes = _parse(message)
+        except (ValueError, TypeError, KeyError) as exc:  # anyone who can write to Redis
+            logger.warning("a sync message from Redis was skipped: %s", type(exc).__name__)
             return
-        app_name, kind = str(message["n"]), message["k"]
         now: list[tuple[str, RawValue | None]] = []
-        for key, raw in message["c"]:
+        for key, raw in changes:
             if stream_id <= link.seen.get(key, (0, 0)):
                 continue  # a newer change of it was applied or written here
             if link.writing.get(key):
@@ -438,6 +481,22 @@ class RedisSync(InProcessSync):
             await self.publish(browser, app_name, None, changes)
 
 
+def _parse(message: Any) -> tuple[str, ChangeKind | None, list[tuple[str, RawValue | None]]]:
+    """A message's namespace, kind and changes; ValueError if it is not one flet-storage
+    sends (anyone who can write to Redis can send one: it is checked like stored data)."""
+    from .backends._base import check_raw
+
+    app_name, kind, changes = message["n"], message["k"], message["c"]
+    if not isinstance(app_name, str) or kind not in (None, "clear", "expire"):
+        raise ValueError("not a sync message")
+    parsed: list[tuple[str, RawValue | None]] = []
+    for key, raw in changes:
+        if not isinstance(key, str):
+            raise ValueError("not a sync message")
+        parsed.append((key, None if raw is None else check_raw(raw)))
+    return app_name, kind, parsed
+
+
 def _split(payload: bytes) -> tuple[str, str, bytes]:
     head, prev, body = payload.split(b"\n", 2)
     return head.decode(), prev.decode(), body
@@ -454,7 +513,10 @@ def _down() -> tuple[type[BaseException], ...]:
 
 
 def _unlink(link: _Link) -> None:
-    """The browser's last tab in this process is gone: stop listening for it."""
+    """The browser's last tab in this process is gone (or the sync closed): stop listening
+    for it."""
+    if not link.begun.done():
+        link.begun.set_result(None)
     if link.unsubscribe is not None:
         link.unsubscribe()
     if link.applier is not None:
