@@ -3,7 +3,10 @@
 * Exact types come back: a set, a datetime, a tuple (plain JSON would give list, str, list).
 * A value with a TTL counts down and expires by itself.
 * Two components share one key through `use_storage` and move in step.
-* A change feed hears every write through `subscribe`.
+* Every tab of the browser sees every write at once (sync, on by default): open the page in a
+  second tab and press "Add 1 in this tab" in either; the change feed marks the other tab's
+  writes.
+* A change feed hears every write through `subscribe`, this tab's and other tabs'.
 * The `StorageInspector` shows the namespace live, beside it.
 * Every card reads storage when it mounts, so what it shows survives a reload, a new tab and
   a browser restart. A new tab or a browser restart is a new Flet session: `main` runs again
@@ -38,6 +41,8 @@ KIND_STYLE = {
     "clear": (ft.Icons.CLEANING_SERVICES_OUTLINED, ft.Colors.ORANGE_700),
     "expire": (ft.Icons.TIMER_OFF_OUTLINED, ft.Colors.TEAL_600),
 }
+OTHER_TAB = ft.Colors.PINK_600
+"""The colour of what another tab did."""
 
 
 # -- building blocks --------------------------------------------------------------------------
@@ -81,9 +86,12 @@ def card(
     )
 
 
-def chip(text: str, color: str = ACCENT, *, strong: bool = True) -> ft.Container:
+def chip(
+    text: str, color: str = ACCENT, *, strong: bool = True, icon: ft.IconData | None = None
+) -> ft.Container:
+    label = ft.Text(text, size=12, color=color, weight=ft.FontWeight.W_600 if strong else None)
     return ft.Container(
-        ft.Text(text, size=12, color=color, weight=ft.FontWeight.W_600 if strong else None),
+        label if icon is None else ft.Row([ft.Icon(icon, size=14, color=color), label], spacing=4),
         bgcolor=ft.Colors.with_opacity(0.1, color),
         border_radius=20,
         padding=ft.Padding.symmetric(horizontal=10, vertical=3),
@@ -336,6 +344,64 @@ def InStep(storage: FletStorage) -> ft.Control:
 
 
 @ft.component
+def LiveAcrossTabs(storage: FletStorage) -> ft.Control:
+    presses, _ = storage.use_storage("presses", 0)  # re-renders on any tab's write
+
+    async def press(e: ft.Event[ft.Button]) -> None:
+        await storage.increment("presses")  # atomic across tabs: no press is lost
+
+    return card(
+        "Live across tabs",
+        "Every tab of this browser sees each write at once: sync is on by default",
+        ft.Icons.TAB_OUTLINED,
+        ft.Column(
+            [
+                ft.Container(
+                    ft.Row(
+                        [
+                            ft.Column(
+                                [
+                                    ft.Text("Presses, all tabs"),
+                                    ft.Text(
+                                        str(presses),
+                                        size=34,
+                                        weight=ft.FontWeight.BOLD,
+                                        color=ACCENT,
+                                        semantics_label=f"Presses in all tabs: {presses}",
+                                    ),
+                                ],
+                                spacing=0,
+                                expand=True,
+                            ),
+                            ft.FilledButton("Add 1 in this tab", icon=ft.Icons.ADD, on_click=press),
+                        ],
+                        spacing=12,
+                    ),
+                    padding=14,
+                    border_radius=12,
+                    bgcolor=ft.Colors.INDIGO_50,
+                ),
+                ft.Row(
+                    [
+                        ft.Icon(ft.Icons.OPEN_IN_NEW, size=18, color=OTHER_TAB),
+                        ft.Text(
+                            "Open this page in a second tab and add 1 in either: both counts "
+                            "move at once, and each change feed marks what the other tab wrote.",
+                            size=12,
+                            color=ft.Colors.BLUE_GREY_600,
+                            expand=True,
+                        ),
+                    ],
+                    spacing=8,
+                    vertical_alignment=ft.CrossAxisAlignment.START,
+                ),
+            ],
+            spacing=10,
+        ),
+    )
+
+
+@ft.component
 def ChangeFeed(storage: FletStorage) -> ft.Control:
     events, set_events = ft.use_state(list[tuple[str, StorageEvent]]())
 
@@ -357,6 +423,7 @@ def ChangeFeed(storage: FletStorage) -> ft.Control:
                 ft.Text(stamp, size=12, color=ft.Colors.BLUE_GREY_400, font_family="monospace"),
                 chip(event.kind, color),
                 ft.Text(event.key, size=13, weight=ft.FontWeight.W_600),
+                *([chip("other tab", OTHER_TAB, icon=ft.Icons.TAB)] if event.remote else []),
                 ft.Text(
                     value,
                     size=12,
@@ -377,10 +444,12 @@ def ChangeFeed(storage: FletStorage) -> ft.Control:
     )
     return card(
         "Change feed",
-        "storage.subscribe(listener): every set, remove, clear and expiry this page hears "
-        "(kept in memory: it starts empty in a new tab and after a reload)",
+        "storage.subscribe(listener): every set, remove, clear and expiry this page hears, "
+        "its own and other tabs' (kept in memory: it starts empty in a new tab and after a "
+        "reload)",
         ft.Icons.PODCASTS,
         body,
+        md=12,
     )
 
 
@@ -437,7 +506,7 @@ def Header(storage: FletStorage, visit: int, reloads: int) -> ft.Control:
                 ft.Text(
                     "Every card reads storage when it mounts. A new tab or a browser restart is "
                     "a new visit; a reload reconnects to this one, and the cards read storage "
-                    "again. Another tab's writes show here after a reload.",
+                    "again. Other tabs' writes show here at once.",
                     size=12,
                     color=soft,
                 ),
@@ -467,6 +536,7 @@ def Cards(storage: FletStorage, visit: int, reloads: int, key: str | None = None
                     ExactTypes(storage),
                     ExpiringSession(storage),
                     InStep(storage),
+                    LiveAcrossTabs(storage),
                     ChangeFeed(storage),
                     ft.Container(
                         StorageInspector(storage, title="Inspector: this app's namespace"),
