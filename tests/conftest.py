@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from redis_server import RedisServer, find_redis_server
 
 from flet_storage import FletStorage, MemoryBackend
+
+if TYPE_CHECKING:
+    from flet_storage.sync import RedisSync
 
 
 class FakeClock:
@@ -53,3 +57,21 @@ def redis_server() -> Iterator[RedisServer]:
     server.start()
     yield server
     server.close()
+
+
+@pytest.fixture
+async def processes(redis_server: RedisServer) -> AsyncIterator[Callable[[], RedisSync]]:
+    """Makes RedisSync objects on the test's server, one per simulated server process."""
+    from flet_storage.sync import RedisSync
+
+    made: list[RedisSync] = []
+
+    def make() -> RedisSync:
+        sync = RedisSync(redis_server.url, timeout=0.5)
+        sync.bus._delay_min, sync.bus._delay_max = 0.05, 0.2  # reconnect fast in tests
+        made.append(sync)
+        return sync
+
+    yield make
+    for sync in made:
+        await sync.aclose()

@@ -9,32 +9,19 @@ from __future__ import annotations
 import asyncio
 import gc
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 import redis.asyncio
 from redis_server import RedisServer
+from sync_helpers import HANG
+from sync_helpers import reads as _reads
+from sync_helpers import storage as _storage
+from sync_helpers import until as _until
 
 from flet_storage import FletStorage, StorageEvent
 from flet_storage.sync import BROWSER_KEY, RedisSync, browser_tag
 from flet_storage.testing import FakeBrowser, FakeTab
-
-HANG = 20.0
-"""Seconds after which a wait counts as hung (never reached when things work)."""
-
-
-def _storage(browser: FakeBrowser, sync: Any = True, **kwargs: Any) -> FletStorage:
-    return FletStorage("app", backend=browser.backend, sync=sync, **kwargs)
-
-
-async def _until(check: Callable[[], Any], what: str) -> None:
-    """Wait until `check()` is true (a hang guard, not a time bound)."""
-    for _ in range(int(HANG / 0.01)):
-        if await check() if asyncio.iscoroutinefunction(check) else check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"never happened: {what}")
 
 
 async def _quiet(browser: FakeBrowser, *tabs: FakeTab) -> None:
@@ -173,28 +160,6 @@ async def test_a_write_through_a_sync_false_storage_shows_to_a_synced_one_in_its
 
 
 # -- across processes: Redis ------------------------------------------------------------------
-
-
-@pytest.fixture
-async def processes(redis_server: RedisServer) -> AsyncIterator[Callable[[], RedisSync]]:
-    made: list[RedisSync] = []
-
-    def make() -> RedisSync:
-        sync = RedisSync(redis_server.url, timeout=0.5)
-        sync.bus._delay_min, sync.bus._delay_max = 0.05, 0.2  # reconnect fast in tests
-        made.append(sync)
-        return sync
-
-    yield make
-    for sync in made:
-        await sync.aclose()
-
-
-async def _reads(tab: FakeTab, storage: FletStorage, key: str, value: Any) -> None:
-    async def check() -> bool:
-        return bool(await tab.run(storage.get_or_default, key) == value)
-
-    await _until(check, f"{key} reads {value!r}")
 
 
 def _channel(browser: FakeBrowser) -> str:

@@ -8,55 +8,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import redis.asyncio
 from redis_server import RedisServer
+from sync_helpers import reads as _reads
+from sync_helpers import storage as _storage
+from sync_helpers import until as _until
 
 from flet_storage import Encryption, FletStorage, StorageEvent
 from flet_storage.sync import RedisSync
 from flet_storage.testing import FakeBrowser, FakeTab
-
-HANG = 20.0
-"""Seconds after which a wait counts as hung (never reached when things work)."""
-
-
-@pytest.fixture
-async def processes(redis_server: RedisServer) -> AsyncIterator[Callable[[], RedisSync]]:
-    """Makes RedisSync objects on the test's server, one per simulated process."""
-    made: list[RedisSync] = []
-
-    def make() -> RedisSync:
-        sync = RedisSync(redis_server.url, timeout=0.5)
-        sync.bus._delay_min, sync.bus._delay_max = 0.05, 0.2  # reconnect fast in tests
-        made.append(sync)
-        return sync
-
-    yield make
-    for sync in made:
-        await sync.aclose()
-
-
-async def _until(check: Callable[[], Any], what: str) -> None:
-    """Wait until `check()` is true (a hang guard, not a time bound)."""
-    for _ in range(int(HANG / 0.01)):
-        if await check() if asyncio.iscoroutinefunction(check) else check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"never happened: {what}")
-
-
-def _storage(browser: FakeBrowser, sync: RedisSync, **kwargs: Any) -> FletStorage:
-    return FletStorage("app", backend=browser.backend, sync=sync, **kwargs)
-
-
-async def _reads(tab: FakeTab, storage: FletStorage, key: str, value: Any) -> None:
-    async def check() -> bool:
-        return bool(await tab.run(storage.get_or_default, key) == value)
-
-    await _until(check, f"{key} reads {value!r}")
 
 
 async def test_the_issues_table_across_processes(processes: Callable[[], RedisSync]) -> None:

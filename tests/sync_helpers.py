@@ -1,0 +1,37 @@
+"""What the sync tests share: a hang guard for waits on other tabs and processes, and the
+storage they use. Waits poll; nothing is timed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from flet_storage import FletStorage
+from flet_storage.testing import FakeBrowser, FakeTab
+
+HANG = 20.0
+"""Seconds after which a wait counts as hung (never reached when things work)."""
+
+
+async def until(check: Callable[[], Any], what: str) -> None:
+    """Wait until `check()` (sync or async) is true: a hang guard, not a time bound."""
+    for _ in range(int(HANG / 0.01)):
+        if await check() if asyncio.iscoroutinefunction(check) else check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never happened: {what}")
+
+
+def storage(browser: FakeBrowser, sync: Any = True, **kwargs: Any) -> FletStorage:
+    """Namespace "app" on `browser`'s tabs, with `sync`."""
+    return FletStorage("app", backend=browser.backend, sync=sync, **kwargs)
+
+
+async def reads(tab: FakeTab, storage: FletStorage, key: str, value: Any) -> None:
+    """Wait until `key` reads `value` in `tab`."""
+
+    async def check() -> bool:
+        return bool(await tab.run(storage.get_or_default, key) == value)
+
+    await until(check, f"{key} reads {value!r}")
