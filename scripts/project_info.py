@@ -29,7 +29,7 @@ else:  # pytest and mypy bring tomli there
 ROOT = Path(__file__).resolve().parent.parent
 TEST_TOOLS = ("pytest", "pytest-asyncio", "hypothesis")
 E2E_TOOLS = ("playwright",)
-EXTRAS_IN_LOWEST = ("crypto",)
+EXTRAS_IN_LOWEST = ("crypto", "redis")
 _REQUIREMENT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*(.*)$")
 
 
