@@ -216,14 +216,9 @@ class RedisBus:
         Returns:
             ``True`` if Redis took it; ``False`` (never an exception) while Redis is down.
         """
-        self._start()
-        if not self._up:
-            return False
-        assert self._commands is not None
         try:
-            await self._commands.publish(self._prefix + channel, payload)
-        except _outage_errors() as exc:
-            self._set_down(exc)
+            await self.execute("PUBLISH", self._prefix + channel, payload)
+        except RedisDown:
             return False
         return True
 

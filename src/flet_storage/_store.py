@@ -269,7 +269,7 @@ class Store:
         await self.join()
         state = self.state()
         browser = state.scope.browser
-        keys = [key for group in groups for key, _ in group]
+        keys = [key for group in groups for key, _ in group] if browser is not None else []
         if browser is not None:
             browser.sync.begin(browser, keys)
         try:

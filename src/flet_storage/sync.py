@@ -40,10 +40,10 @@ from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
 from ._errors import logger
+from ._redis import RedisBus, RedisDown
 
 if TYPE_CHECKING:
     from ._events import ChangeKind
-    from ._redis import RedisBus
     from .backends import RawValue
 
 __all__ = ["BROWSER_KEY", "Browser", "InProcessSync", "RedisSync", "browser_tag"]
@@ -273,8 +273,6 @@ class RedisSync(InProcessSync):
         history: int = 10_000,
         keep: float = 86_400.0,
     ) -> None:
-        from ._redis import RedisBus
-
         super().__init__()
         self.bus: RedisBus = RedisBus(url, channel_prefix="", timeout=timeout)
         self.lock_ttl = lock_ttl
@@ -333,19 +331,17 @@ class RedisSync(InProcessSync):
                 seconds, micros = await self.bus.execute("TIME")
                 now = int(seconds) * 1000 + int(micros) // 1000
                 start = f"{max(now - int((time.monotonic() - since) * 1000) - 1000, 0)}-0"
-        except _down():
+        except RedisDown:
             pass
         finally:
             if not link.begun.done():
                 link.begun.set_result(start)
-        await asyncio.shield(link.caught)
-        if member.task is not None:
-            await asyncio.wait([member.task])  # not cancelled with the caller
+        await asyncio.shield(link.caught)  # the store then waits for its forwards to the tab
 
     # -- writing -------------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def _exclusive(self, browser: Browser, keys: list[str]) -> AsyncIterator[None]:
+    async def exclusive(self, browser: Browser, keys: list[str]) -> AsyncIterator[None]:
         link = browser.link
         if link is None:
             yield
@@ -359,9 +355,6 @@ class RedisSync(InProcessSync):
             link.inbox.put_nowait(done)
             await done
             yield
-
-    def exclusive(self, browser: Browser, keys: list[str]) -> AbstractAsyncContextManager[None]:
-        return self._exclusive(browser, keys)
 
     def begin(self, browser: Browser, keys: Iterable[str]) -> None:
         link = browser.link
@@ -409,7 +402,7 @@ class RedisSync(InProcessSync):
             answer = await self.bus.execute(
                 "EVAL", _PUBLISH, 1, link.channel, body, self.history, int(self.keep * 1000)
             )
-        except _down():
+        except RedisDown:
             return None
         except Exception as exc:  # e.g. a read-only replica: the write landed all the same
             logger.warning("Redis refused a sync message (%s): sent again on reconnect", exc)
@@ -452,7 +445,7 @@ class RedisSync(InProcessSync):
                     await self._catch_up(link)  # one or more went missing
                     continue
                 self._apply(link, stream_id, body)
-            except _down():
+            except RedisDown:
                 pass  # the reconnection catches up
             except Exception as exc:  # nothing must stop the applier
                 logger.warning("a sync message from Redis was skipped: %s", type(exc).__name__)
@@ -467,7 +460,7 @@ class RedisSync(InProcessSync):
         for head, fields in entries:
             stream_id = _stream_id(head.decode())
             if link.last is None or stream_id > link.last:
-                self._apply(link, stream_id, _field(fields, b"m"))
+                self._apply(link, stream_id, bytes(fields[b"m"]))  # fields: a dict
 
     def _apply(self, link: _Link, stream_id: _StreamId, body: bytes) -> None:
         browser = link.browser() if link.browser is not None else None
@@ -547,16 +540,6 @@ def _parse(message: Any) -> tuple[str, ChangeKind | None, list[tuple[str, RawVal
 def _split(payload: bytes) -> tuple[str, str, bytes]:
     head, prev, body = payload.split(b"\n", 2)
     return head.decode(), prev.decode(), body
-
-
-def _field(fields: dict[bytes, bytes], name: bytes) -> bytes:
-    return bytes(fields[name])  # redis-py answers XRANGE with each entry's fields as a dict
-
-
-def _down() -> tuple[type[BaseException], ...]:
-    from ._redis import RedisDown
-
-    return (RedisDown,)
 
 
 def _unlink(link: _Link) -> None:
