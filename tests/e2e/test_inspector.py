@@ -120,7 +120,14 @@ async def test_inspector_edits_a_value_from_json(client: Client, app_name: str) 
             field = pw_page.get_by_role("textbox", name=label, exact=True)
             await field.click()
             await expect(field).to_be_focused()  # Flutter's editing starts a moment later
-            await pw_page.keyboard.press("ControlOrMeta+A")  # typed over what is there
+            # typed over what is there: Flutter may still place the caret from the click after
+            # the first Ctrl+A, so select again until the editing element holds all of it
+            for _ in range(20):
+                await pw_page.keyboard.press("ControlOrMeta+A")
+                if await pw_page.evaluate(ALL_SELECTED):
+                    break
+            else:
+                raise AssertionError(f"{label}: Ctrl+A never selected the text")
             await pw_page.keyboard.type(text)
 
         await client.in_browser(fill)
@@ -151,6 +158,15 @@ async def test_inspector_edits_a_value_from_json(client: Client, app_name: str) 
     await client.click("button", "Refresh")
     rows = await _wait_for_rows(client, lambda rows: "raw" in rows)
     assert rows["raw"][0] == "int"
+
+
+ALL_SELECTED = """() => new Promise(done => setTimeout(() => {
+    const e = document.activeElement;
+    done(!!e && typeof e.value === "string"
+        && e.selectionStart === 0 && e.selectionEnd === e.value.length);
+}, 100))"""
+"""Whether the focused editing element has all its text selected, 100 ms after asking (long
+enough for Flutter's own selection from a click to have landed)."""
 
 
 TICK = "StorageInspector.<locals>.mount.<locals>.tick"
