@@ -24,8 +24,9 @@ CLOCK_MONOTONIC, for every process of the machine).
 * increments: 4 tabs, each incrementing one key 20 times in a row, all at once: increments
   per second, and that none was lost;
 * one tab: `get` and `set` medians with sync off, in-process and through Redis, taking
-  turns; and the first `set` of a fresh browser's first tab (which reads the browser id,
-  finds none and makes one), with the client round trips it waited for;
+  turns; the first `set` of a fresh browser's first tab (which reads the browser id,
+  finds none and makes one), and a second tab's first `get` (which reads the id in its own
+  round), with the client round trips each waited for;
 * Redis's own cost of a write: the round trip of the one command (a Lua script appending to
   the browser's stream and publishing) each landed write sends, timed where the library
   sends it.
@@ -158,16 +159,25 @@ async def _one_tab(tab: Client, app: str, reps: int, syncs: dict[str, Sync]) -> 
     return await tab.run(measure, timeout=600)
 
 
-async def _first_write(
-    profile_of: Any, server: FletServer, url: str | None, app: str, syncs: dict[str, Sync]
+async def _first_op(
+    profile_of: Any, server: FletServer, url: str | None, app: str, syncs: dict[str, Sync], op: str
 ) -> dict[str, dict[str, Any]]:
-    """A fresh browser's first `set`, `FIRST_SETS` times per setting: the median ms (and
-    each time), and the rounds (client round trips, one after the other) it waited for."""
+    """A tab's first operation, `FIRST_SETS` times per setting: the median ms (and each
+    time), and the rounds (client round trips, one after the other) it waited for.
+    `"set"`: a fresh browser's first tab (no browser id yet); `"get"`: a second tab, after
+    a first one stored a value (and the id), untimed."""
     samples: dict[str, list[tuple[float, int]]] = {}
     for _ in range(FIRST_SETS):
         for name, sync in syncs.items():  # taking turns
             profile = await profile_of()
             try:
+                if op == "get":
+                    setup = await profile.open(server, base_url=url, timeout=120)
+
+                    async def store(page: ft.Page, sync: Sync = sync) -> None:
+                        await FletStorage(app, sync=sync).set("k", 1)
+
+                    await setup.run(store)
                 tab = await profile.open(server, base_url=url, timeout=120)
 
                 async def first(page: ft.Page, sync: Sync = sync) -> tuple[float, int]:
@@ -175,8 +185,9 @@ async def _first_write(
                     session = page.session
                     session.invoke_method = counter.wrap(session.invoke_method)  # type: ignore[method-assign]
                     try:
+                        storage = FletStorage(app, sync=sync)
                         start = time.perf_counter()
-                        await FletStorage(app, sync=sync).set("k", 1)
+                        await (storage.set("k", 1) if op == "set" else storage.get("k"))
                         return (time.perf_counter() - start) * 1000, counter.rounds
                     finally:
                         del session.invoke_method
@@ -334,7 +345,8 @@ async def _measure(
             one = await _one_tab(tabs[0], app, 30, settings)
         finally:
             stop()
-        first = await _first_write(browser.open_profile, server, url, app, settings)
+        first = await _first_op(browser.open_profile, server, url, app, settings, "set")
+        first_get = await _first_op(browser.open_profile, server, url, app, settings, "get")
         for sync in redis:  # on the server's loop, where they connected
 
             async def close(page: ft.Page, sync: Any = sync) -> None:
@@ -349,6 +361,7 @@ async def _measure(
         "increments": {"per_s": rate, "final": total, "of": 4 * 20},
         "one_tab_ms": one,
         "first_set": first,
+        "first_get": first_get,
         "publish_ms": _summary(publishes) if publishes else None,
     }
 
@@ -389,7 +402,9 @@ returns). B's listener fires when B's server has applied the write; the forward 
 client runs in the background. Increments: 4 tabs (through Redis, 2 per `RedisSync`), each
 20 `increment`s in a row, all at once. One tab: medians of 30, taking turns with
 `sync=False`. First `set`: a fresh browser's first tab (it reads the browser id, finds none,
-makes one); (rounds): the client round trips it waited for, one after the other. Redis
+makes one); first `get`: a second tab's, once a first tab stored a value (the id is read
+in the `get`'s own round); (rounds): the client round trips each waited for, one after the
+other. Redis
 command: the one EVAL (append to the browser's stream, publish) each landed write sends,
 timed where the library sends it, over the one-tab run's sets."""
 
@@ -409,12 +424,15 @@ def report(figures: dict[str, Any], rtt_ms: float, writes: int, command: str) ->
 
         return cell
 
-    def first(f: dict[str, Any]) -> str:
-        on, off = f["first_set"]["on"], f["first_set"]["off"]
-        return (
-            f"{on['ms']:.1f} ({on['rounds']}) / {off['ms']:.1f} ({off['rounds']}) "
-            f"= {on['ms'] / off['ms']:.2f}"
-        )
+    def first(op: str) -> Callable[[dict[str, Any]], str]:
+        def cell(f: dict[str, Any]) -> str:
+            on, off = f[f"first_{op}"]["on"], f[f"first_{op}"]["off"]
+            return (
+                f"{on['ms']:.1f} ({on['rounds']}) / {off['ms']:.1f} ({off['rounds']}) "
+                f"= {on['ms'] / off['ms']:.2f}"
+            )
+
+        return cell
 
     def publish(f: dict[str, Any]) -> str:
         p = f["publish_ms"]
@@ -454,7 +472,11 @@ def report(figures: dict[str, Any], rtt_ms: float, writes: int, command: str) ->
         row("one tab: `set` median, sync on / off (ms)", ratio("set")),
         row(
             f"a fresh browser's first `set`, sync on / off (ms, median of {FIRST_SETS}; (rounds))",
-            first,
+            first("set"),
+        ),
+        row(
+            f"a second tab's first `get`, sync on / off (ms, median of {FIRST_SETS}; (rounds))",
+            first("get"),
         ),
         row("Redis command per write (EVAL), p50 / p95 (ms)", publish),
         "",

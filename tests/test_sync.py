@@ -8,6 +8,7 @@ import random
 from typing import Any
 
 import pytest
+from sync_helpers import until
 
 from flet_storage import FletStorage, MemoryBackend, StorageEvent
 from flet_storage.sync import BROWSER_KEY, browser_tag
@@ -126,6 +127,32 @@ async def test_listeners_hear_other_tabs_writes_in_their_own_tab() -> None:
     ]
 
 
+async def test_a_listener_subscribed_before_its_tab_joined_hears_writes_made_meanwhile() -> None:
+    """`use_storage` subscribes, then reads: a write another tab lands while that first read
+    (which joins the browser) is under way must still reach the listener, or the component
+    shows the old value until the next write."""
+    browser = FakeBrowser()
+    a, b = browser.open_tab(), browser.open_tab()
+    storage = _storage(browser)
+    await a.run(storage.set, "k", 0)
+    heard: list[StorageEvent] = []
+
+    async def subscribe_then_read() -> Any:
+        storage.subscribe(heard.append, "k")
+        return await storage.get("k")
+
+    b.answering.clear()  # B's first read is under way: its client copy loads, answers held
+    first = asyncio.ensure_future(b.run(subscribe_then_read))
+    try:
+        await until(lambda: b.copy is not None, "B's client loads its copy")
+        await a.run(storage.set, "k", 1)
+    finally:
+        b.answering.set()
+    assert await first == 0  # it raced the write and its client had loaded before it
+    assert heard == [StorageEvent("app", "k", "set", 1, remote=True)]
+    assert await b.run(storage.get, "k") == 1
+
+
 async def test_the_browser_id_is_made_once_and_known_by_its_hash_only() -> None:
     browser = FakeBrowser()
     a, b = browser.open_tab(), browser.open_tab()
@@ -175,6 +202,50 @@ async def test_other_backends_have_nothing_to_sync() -> None:
     await FletStorage("app", backend=backend).set("k", 1)
     assert BROWSER_KEY not in backend.data
     assert backend.calls == {"get": 1, "set": 1}
+
+
+def _count_calls(browser: FakeBrowser, tab: FakeTab) -> list[tuple[str, str]]:
+    """Record `(method, storage key)` of each call that reaches `tab`'s client."""
+    seen: list[tuple[str, str]] = []
+    backend: Any = browser.backend
+    for method in ("get", "set", "remove", "get_keys"):
+        call = getattr(backend, method)
+
+        async def counted(key: str, *args: Any, _call: Any = call, _method: str = method) -> Any:
+            if backend.scope() is tab:
+                seen.append((_method, key))
+            return await _call(key, *args)
+
+        setattr(backend, method, counted)
+    return seen
+
+
+@pytest.mark.parametrize("first", ["get", "get_keys"])
+async def test_a_tabs_first_read_reads_the_browser_id_in_its_own_round(first: str) -> None:
+    """No extra round trip to learn which browser a tab belongs to: the id is read with
+    the first read's own calls, all sent before any answers, and nothing else is sent."""
+    browser = FakeBrowser()
+    a = browser.open_tab()
+    storage = _storage(browser)
+    await a.run(storage.set, "k", "v")
+    b = browser.open_tab()
+    seen = _count_calls(browser, b)
+    b.answering.clear()  # B's client holds its answers: what arrives meanwhile is one round
+    read = asyncio.ensure_future(b.run(getattr(storage, first), *(["k"] if first == "get" else [])))
+    try:
+        await until(lambda: len(seen) == 2, "both calls of B's first round")
+        for _ in range(20):
+            await asyncio.sleep(0)
+        in_round = list(seen)
+    finally:
+        b.answering.set()
+    assert await read == ("v" if first == "get" else ["k"])
+    expected = ("get", "app.k") if first == "get" else ("get_keys", "")
+    assert in_round == [("get", BROWSER_KEY), expected]
+    assert seen == in_round  # and nothing more
+    # B joined in that round: A's next write reaches it
+    await a.run(storage.set, "k", "w")
+    assert await b.run(storage.get, "k") == "w"
 
 
 async def test_a_write_landing_while_a_tab_joins_is_not_undone_by_its_stale_copy() -> None:

@@ -174,9 +174,11 @@ class Records:
 
     async def _frames(self, keys: Sequence[str]) -> list[Entry | None]:
         """The stored frames of `keys` (text still encrypted); None if missing or expired."""
-        await self.store.join()
-        since = self.store.state().scope.version
+        state = self.store.state()
+        since = state.scope.version
         raws = await self.store.read([self.prefix + key for key in keys])
+        if self.store.state() is not state:  # the page joined its browser in this round
+            since = -1  # a version of another scope: clean up nothing on this read's word
         now = self.clock()
         entries: list[Entry | None] = []
         expired: list[str] = []

@@ -178,50 +178,80 @@ class Store:
 
     async def join(self) -> None:
         """Join the caller's page to its browser, once per page (web pages only): the
-        browser id is read, or made and stored."""
+        browser id is read, or made and stored. A write must have joined before it locks
+        its keys (the browser's locks); a read joins in its own round (`_round`)."""
+        if self._sync is not None and self._base is not None:
+            await self._joining([])
+
+    def _unjoined(self) -> bool:
+        """Whether the caller's page has yet to join its browser (a round reads the id)."""
         if self._sync is None or self._base is None:
-            return
+            return False
         page = self._base.scope()
         scope = _scope_state(page)
-        if scope.member is not None:
-            if not self._sync.serves(scope.member.browser):  # a RedisSync used after another
-                self._sync.enter(page, scope.member.browser.tag)
-                await self._sync.joined(scope.member, time.monotonic())
-            return
-        if scope.alone:
-            return
-        if not getattr(page, "web", False):
-            scope.alone = True
-            return
-        if scope.joining is None:
-            scope.joining = asyncio.Lock()
-        async with scope.joining:
-            if scope.member is not None:
-                return
-            since = time.monotonic()
-            (browser_id,) = answer = await self._send([("get", BROWSER_KEY, None)])
-            raise_first(answer)
+        if scope.member is None and not scope.alone and not getattr(page, "web", False):
+            scope.alone = True  # not on web: one copy per device, nothing to share
+        return scope.member is None and not scope.alone
+
+    async def _round(self, ops: Sequence[_Op]) -> list[Any]:
+        """A round of reads: on a page yet to join its browser, the id is read in it too."""
+        if self._sync is None or self._base is None:
+            return await self._send(ops)
+        return await self._joining(ops)
+
+    async def _joining(self, ops: Sequence[_Op]) -> list[Any]:
+        """Send `ops` (reads) in a round that also joins the page, if it has yet to."""
+        assert self._sync is not None
+        assert self._base is not None
+        page = self._base.scope()
+        scope = _scope_state(page)
+        if self._unjoined():
+            if scope.joining is None:
+                scope.joining = asyncio.Lock()
+            async with scope.joining:
+                if scope.member is None:
+                    since = time.monotonic()
+                    browser_id, *results = await self._send([("get", BROWSER_KEY, None), *ops])
+                    raise_first([browser_id])
+                    await self._enter(page, scope, browser_id, since)
+                    return results
+        member = scope.member
+        if member is not None and not self._sync.serves(member.browser):
+            self._sync.enter(page, member.browser.tag)  # a RedisSync used after another
+            await self._sync.joined(member, time.monotonic())
+        return await self._send(ops) if ops else []
+
+    async def _enter(
+        self, page: object, scope: ScopeState, browser_id: object, since: float
+    ) -> None:
+        """Join `page` to the browser `browser_id` names (made and stored if there is none):
+        its client loaded storage at `since` or later."""
+        assert self._sync is not None
+        tag = browser_tag(browser_id)
+        if tag is None:  # the first tab of this browser (or the id was tampered with)
+            browser_id = secrets.token_hex(16)
+            raise_first(await self._send([("set", BROWSER_KEY, browser_id)]))
             tag = browser_tag(browser_id)
-            if tag is None:  # the first tab of this browser (or the id was tampered with)
-                browser_id = secrets.token_hex(16)
-                raise_first(await self._send([("set", BROWSER_KEY, browser_id)]))
-                tag = browser_tag(browser_id)
-            assert tag is not None
-            browser = self._sync.enter(page, tag)
-            shared = _scope_state(browser)
-            shared.browser = browser
-            # A new session's client has just loaded localStorage: the freshest copy there
-            # is. The mirrors reload from the next tab that reads, so what was written
-            # outside flet-storage (or while no tab was open) shows.
-            shared.invalidate()
-            member = scope.member = Member(browser, self, holding_nothing(), since)
-            # What landed since this tab's client loaded storage reaches it before its
-            # first operation (a mirror may be loaded from its client next).
-            missed = [(k, raw) for k, (t, raw) in browser.recent.items() if t >= since]
-            _send_to(member, missed)
-            await self._sync.joined(member, since)
-            if member.task is not None:
-                await asyncio.wait([member.task])  # not cancelled with the caller
+        assert tag is not None
+        browser = self._sync.enter(page, tag)
+        shared = _scope_state(browser)
+        shared.browser = browser
+        # A new session's client has just loaded localStorage: the freshest copy there is.
+        # The mirrors reload from the next tab that reads, so what was written outside
+        # flet-storage (or while no tab was open) shows.
+        shared.invalidate()
+        member = scope.member = Member(browser, self, holding_nothing(), since)
+        # What landed since this tab's client loaded storage reaches it before its next
+        # operation (a mirror may be loaded from its client next).
+        missed = [(k, raw) for k, (t, raw) in browser.recent.items() if t >= since]
+        _send_to(member, missed)
+        # Listeners the page has already (a component subscribed, then read) hear them too.
+        for app_name, namespace in list(scope.namespaces.items()):
+            if missed and namespace.listeners:
+                announce_remote([namespace.listeners], app_name, None, missed, {})
+        await self._sync.joined(member, since)
+        if member.task is not None:
+            await asyncio.wait([member.task])  # not cancelled with the caller
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -230,7 +260,7 @@ class Store:
         cache = await self._reads_cache()
         if cache is not None:
             return [cache.get(key) for key in keys]
-        raws = await self._send([("get", key, None) for key in keys])
+        raws = await self._round([("get", key, None) for key in keys])
         raise_first(raws)
         return raws
 
@@ -243,13 +273,15 @@ class Store:
 
     async def _reads_cache(self) -> dict[str, RawValue] | None:
         """The cache reads use (`cached=True`, or a browser's mirror once joined), loaded on
-        first use; None: read the backend."""
-        await self.join()
+        first use; None: read the backend (and join the browser in that round)."""
+        if self._unjoined():
+            return None
+        await self.join()  # e.g. a RedisSync storage on a page another sync joined
         state = self.state()
         return await self._cache(state) if self.cached or state.scope.browser else None
 
     async def _list(self) -> list[str]:
-        (listed,) = answer = await self._send([("keys", "", None)])
+        (listed,) = answer = await self._round([("keys", "", None)])
         raise_first(answer)
         # Filtered here: a backend's listing never leaks the keys of another namespace.
         return [key for key in listed if key.startswith(self.prefixes)]
