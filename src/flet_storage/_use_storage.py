@@ -28,16 +28,23 @@ def use_storage(
     """
     value, set_state = ft.use_state(default)
 
-    def on_change(event: StorageEvent) -> None:
-        set_state(event.value if event.kind == "set" else default)
-
-    async def load() -> None:
-        try:
-            set_state(await storage.get_or_default(key, default))
-        except StorageError:  # nobody awaits this task: say why the value stays the default
-            logger.exception("use_storage could not load %r of %r", key, storage.app_name)
-
     def mount() -> None:
+        heard = False  # a change event is newer than what the first load may still return
+
+        def on_change(event: StorageEvent) -> None:
+            nonlocal heard
+            heard = True
+            set_state(event.value if event.kind == "set" else default)
+
+        async def load() -> None:
+            try:
+                loaded = await storage.get_or_default(key, default)
+            except StorageError:  # nobody awaits this task: say why the value stays the default
+                logger.exception("use_storage could not load %r of %r", key, storage.app_name)
+                return
+            if not heard:
+                set_state(loaded)
+
         subscription = storage.subscribe(on_change, key=key)
         loading = asyncio.ensure_future(load())
 
