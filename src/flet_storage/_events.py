@@ -137,6 +137,30 @@ class Listeners:
             else:
                 self._call(subscription, event)
 
+    def fire_stored(
+        self, app_name: str, key: str, raw: Any, kind: ChangeKind | None, previous: Any
+    ) -> None:
+        """Call every matching listener, in its own tab's context, for a remote change
+        that arrives as a stored value: each gets the value read by the storage it
+        subscribed through. `raw` None: removed, as `kind` says (None: "remove", or
+        "expire" if `previous` held a value whose TTL ran out)."""
+        for subscription in list(self._subscriptions):
+            reader = subscription._reader
+            if reader is None or subscription.key not in (None, key):
+                continue
+            event_kind: ChangeKind = "set" if raw is not None else kind or "remove"
+            value = None
+            try:
+                if raw is not None:
+                    value = reader.event_value(key, raw)
+                elif kind is None and reader.expired(previous):
+                    event_kind = "expire"
+            except StorageError:
+                logger.exception("no change event for %r of %r", key, app_name)
+                continue
+            event = StorageEvent(app_name, key, event_kind, value, remote=True)
+            subscription._context.copy().run(self._call, subscription, event)
+
     def _call(self, subscription: Subscription, event: StorageEvent) -> None:
         try:
             result = subscription.listener(event)
@@ -183,34 +207,16 @@ def announce_remote(
     changes: Sequence[tuple[str, Any]],
     previous: dict[str, Any],
 ) -> None:
-    """Announce changes another process landed: `changes` are `(storage key, stored value
-    or None)` of namespace `app_name`; `kind` is how a removal was made (None: "remove",
-    or "expire" if `previous` held a value that had expired). Each listener gets the value
-    read by the storage it subscribed through."""
+    """Announce changes that arrive as stored values (another process's, or those that
+    landed while a tab joined its browser): `changes` are `(storage key, stored value or
+    None)` of namespace `app_name`; `previous` holds what was stored before, where known."""
     prefix = f"{app_name}."
     for storage_key, raw in changes:
         if not storage_key.startswith(prefix):
             continue  # an expiry mark or a registration: no event of its own
         key = storage_key[len(prefix) :]
         for listeners in audiences:
-            if not listeners.wants(key):
-                continue
-            for subscription in list(listeners._subscriptions):
-                reader = subscription._reader
-                if reader is None or subscription.key not in (None, key):
-                    continue
-                event_kind: ChangeKind = "set" if raw is not None else kind or "remove"
-                value = None
-                try:
-                    if raw is not None:
-                        value = reader.event_value(key, raw)
-                    elif kind is None and reader.expired(previous.get(storage_key)):
-                        event_kind = "expire"
-                except StorageError:
-                    logger.exception("no change event for %r of %r", key, app_name)
-                    continue
-                event = StorageEvent(app_name, key, event_kind, value, remote=True)
-                subscription._context.copy().run(listeners._call, subscription, event)
+            listeners.fire_stored(app_name, key, raw, kind, previous.get(storage_key))
 
 
 async def _log_errors(result: Awaitable[None], event: StorageEvent) -> None:
