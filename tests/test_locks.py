@@ -50,6 +50,19 @@ async def test_a_task_takes_a_key_it_holds_again_without_waiting() -> None:
     assert not locks._locks
 
 
+async def test_a_key_held_in_one_scope_is_not_held_in_another() -> None:
+    """A tab yet to join its browser holds its page's lock of a key, then takes the
+    browser's lock of the same name: that one must be taken, not skipped as held."""
+    page, browser = KeyLocks(), KeyLocks()
+    async with page.hold(["k"]), browser.hold(["k"]):
+        assert "k" in page._owners
+        assert "k" in browser._owners
+        async with page.hold(["k"]), browser.hold(["k"]):  # both held: taken again at once
+            pass
+    assert not page._locks
+    assert not browser._locks
+
+
 async def test_tasks_started_inside_a_hold_hold_its_keys() -> None:
     locks = KeyLocks()
     async with locks.hold(["a"]):

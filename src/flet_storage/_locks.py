@@ -11,13 +11,15 @@ __all__ = ["KeyLocks", "holding_nothing"]
 
 
 class _Holder:
-    """One `hold`: the keys its task holds with the holds it is nested in (a task started
-    inside it, e.g. by `gather`, holds them too), and the key it is waiting for."""
+    """One `hold`: the keys of `locks` its task holds with the holds it is nested in (a
+    task started inside it, e.g. by `gather`, holds them too), and the key it is waiting
+    for."""
 
-    __slots__ = ("keys", "outer", "waiting")
+    __slots__ = ("keys", "locks", "outer", "waiting")
 
-    def __init__(self, keys: frozenset[str], outer: _Holder | None) -> None:
+    def __init__(self, keys: frozenset[str], locks: KeyLocks, outer: _Holder | None) -> None:
         self.keys = keys
+        self.locks = locks
         self.outer = outer
         self.waiting: str | None = None
 
@@ -61,12 +63,15 @@ class KeyLocks:
     @contextlib.asynccontextmanager
     async def hold(self, keys: Iterable[str]) -> AsyncIterator[None]:
         outer = _holder.get()
-        held = outer.keys if outer is not None else frozenset()
+        # The keys of these locks held already (a tab's page holds its own, then its
+        # browser's: the same names in two scopes).
+        mine = next((h for h in outer.chain() if h.locks is self), None) if outer else None
+        held = mine.keys if mine is not None else frozenset()
         wanted = sorted(set(keys).difference(held))
         if not wanted:
             yield
             return
-        holder = _Holder(held.union(wanted), outer)
+        holder = _Holder(held.union(wanted), self, outer)
         token = _holder.set(holder)
         taken: list[str] = []
         try:

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._crypto import DecryptionError
@@ -124,19 +124,13 @@ class Records:
                 return raw[len(TTL_PREFIX) + len(stamp) + 1 :], float(stamp)
         return raw, None
 
-    @asynccontextmanager
-    async def locked(self, keys: Iterable[str], exclusive: bool = False) -> AsyncIterator[None]:
+    def locked(
+        self, keys: Iterable[str], exclusive: bool = False
+    ) -> AbstractAsyncContextManager[None]:
         """Hold the locks of `keys` (the locks of their values; a value's expiry mark is
-        written under it) until the block ends: the browser's, for a tab that joined one.
-        `exclusive`: across processes too (an update, which reads what it writes)."""
-        await self.store.join()
-        names = [self.prefix + key for key in keys]
-        async with self.store.state().scope.locks.hold(names):
-            if not exclusive:
-                yield
-                return
-            async with self.store.exclusive(names):
-                yield
+        written under it) until the block ends (see `Store.locked`). `exclusive`: across
+        processes too (an update, which reads what it writes)."""
+        return self.store.locked([self.prefix + key for key in keys], exclusive)
 
     def subscribe(self, listener: Listener, key: str | None) -> Subscription:
         return self.store.page_state().listeners.add(listener, key, self)

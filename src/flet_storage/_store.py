@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import secrets
 import time
 import weakref
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
@@ -99,6 +100,21 @@ class ScopeState:
         """Whether no write of `keys` landed after version `since`, and nothing became
         unknown."""
         return self.unknown <= since and all(self.written.get(k, 0) <= since for k in keys)
+
+
+class _Late:
+    """The locks a tab yet to join its browser holds on its page (see `Store.locked`): the
+    browser's are added to `stack` once it joined."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        self.stack = contextlib.AsyncExitStack()
+        self.scope: ScopeState | None = None
+
+
+_late: contextvars.ContextVar[_Late | None] = contextvars.ContextVar(
+    "flet_storage_late", default=None
+)
 
 
 @dataclass(eq=False)
@@ -288,6 +304,40 @@ class Store:
 
     # -- writes --------------------------------------------------------------------------------
 
+    @contextlib.asynccontextmanager
+    async def locked(self, names: list[str], exclusive: bool = False) -> AsyncIterator[None]:
+        """Hold the locks of storage keys `names` until the block ends: the browser's, for a
+        tab that joined one. `exclusive`: across processes too (an update, which reads what
+        it writes). On a tab yet to join, a plain write's round joins it (`write`): the
+        page's locks are held until then, and the browser's from then on."""
+        if not exclusive and self._unjoined():
+            late = _Late(names)
+            token = _late.set(late)
+            try:
+                async with self.state().scope.locks.hold(names), late.stack:
+                    yield
+            finally:
+                _late.reset(token)
+            return
+        await self.join()
+        state = self.state()
+        async with state.scope.locks.hold(names):
+            browser = state.scope.browser
+            if not exclusive or browser is None:
+                yield
+                return
+            async with browser.sync.exclusive(browser, names):
+                yield
+
+    async def _relock(self) -> None:
+        """Once the caller's page joined its browser: hold the browser's locks of what the
+        caller locked on the page before (see `locked`)."""
+        late = _late.get()
+        scope = self.state().scope
+        if late is not None and late.scope is not scope and scope.browser is not None:
+            await late.stack.enter_async_context(scope.locks.hold(late.names))
+            late.scope = scope
+
     async def write(
         self,
         groups: Sequence[Sequence[Change]],
@@ -295,17 +345,24 @@ class Store:
         kind: ChangeKind | None = None,
     ) -> list[Outcome]:
         """Apply the groups in one round; each group's outcome, in order. The caller holds
-        the locks of every key written. `previous=False`: read nothing first (each
-        previous value is then None, and nothing is put back). `kind`: how other processes
-        announce a removal (None: "remove", or "expire" if it had expired)."""
+        the locks of every key written (`locked`). `previous=False`: read nothing first
+        (each previous value is then None, and nothing is put back). `kind`: how other
+        processes announce a removal (None: "remove", or "expire" if it had expired)."""
+        if self._unjoined():
+            first = await self._first_write(groups, previous, kind)
+            if first is not None:
+                return first
         await self.join()
+        await self._relock()
         state = self.state()
         browser = state.scope.browser
         keys = [key for group in groups for key, _ in group] if browser is not None else []
         if browser is not None:
             browser.sync.begin(browser, keys)
         try:
-            return await self._write(state, groups, previous, kind)
+            _, outcomes, applied, changed = await self._write(state, groups, previous)
+            await self._spread(state, applied, changed, kind)
+            return outcomes
         except BaseException:
             state.scope.invalidate()
             raise
@@ -313,34 +370,138 @@ class Store:
             if browser is not None:
                 browser.sync.end(browser, keys)
 
-    def exclusive(self, keys: list[str]) -> contextlib.AbstractAsyncContextManager[None]:
-        """Held around an update of `keys` (their locks held): across processes too."""
-        browser = self.state().scope.browser
-        if browser is None:
-            return contextlib.nullcontext()
-        return browser.sync.exclusive(browser, keys)
+    async def _first_write(
+        self, groups: Sequence[Sequence[Change]], previous: bool, kind: ChangeKind | None
+    ) -> list[Outcome] | None:
+        """A write on a page yet to join its browser: the browser id is read in its round,
+        the page joins, and what landed then goes to the browser like any write, after
+        whatever landed elsewhere meanwhile (None: another task joined the page first)."""
+        assert self._base is not None
+        page = self._base.scope()
+        scope = _scope_state(page)
+        if scope.joining is None:
+            scope.joining = asyncio.Lock()
+        async with scope.joining:
+            if scope.member is not None:
+                return None
+            since = time.monotonic()
+            try:
+                head, outcomes, applied, changed = await self._write(
+                    self.state(), groups, previous, [("get", BROWSER_KEY, None)]
+                )
+            except BaseException:
+                scope.invalidate()
+                raise
+            raise_first(head)
+            await self._enter(page, scope, head[0], since)
+        await self._relock()
+        state = self.state()
+        browser = state.scope.browser
+        assert browser is not None
+        keys = [key for group in groups for key, _ in group]
+        browser.sync.begin(browser, keys)
+        try:
+            return await self._adopt(
+                state, groups, previous, since, outcomes, applied, changed, kind
+            )
+        except BaseException:
+            state.scope.invalidate()
+            raise
+        finally:
+            browser.sync.end(browser, keys)
+
+    async def _adopt(
+        self,
+        state: NamespaceState,
+        groups: Sequence[Sequence[Change]],
+        previous: bool,
+        since: float,
+        outcomes: list[Outcome],
+        applied: list[Change],
+        changed: list[Change],
+        kind: ChangeKind | None,
+    ) -> list[Outcome]:
+        """What a tab's first write landed before the tab joined (at `since` or later)
+        becomes the browser's (its locks held). A write of its keys that landed elsewhere
+        meanwhile comes first: each previous value is that write's, and this write is sent
+        to this tab's client again (one round) so that it is last everywhere."""
+        browser = state.scope.browser
+        assert browser is not None
+        scope = state.scope
+        recent = {k: raw for k, (t, raw) in browser.recent.items() if t >= since}
+        if any(error is not None for _, error in outcomes):
+            scope.invalidate()  # what the tab's client holds for a failed group is unknown
+        if previous:
+            outcomes = [
+                (recent[group[0][0]], error) if group[0][0] in recent else (before, error)
+                for group, (before, error) in zip(groups, outcomes, strict=True)
+            ]
+        if any(key in recent for key, _ in applied):
+            _, again, _, _ = await self._write(state, [applied], previous=False)
+            raise_first(error for _, error in again)
+            changed = applied
+        else:
+            member = self.page_state().scope.member
+            version = scope.version = scope.version + 1
+            for key, raw in applied:
+                if member is not None:
+                    member.pending.pop(key, None)
+                    member.sending.pop(key, None)
+                scope.written[key] = version
+                scope.note(key, raw)
+        await self._spread(state, applied, changed, kind)
+        return outcomes
+
+    async def _spread(
+        self,
+        state: NamespaceState,
+        applied: list[Change],
+        changed: list[Change],
+        kind: ChangeKind | None,
+    ) -> None:
+        """Send what landed here to the browser's other tabs (`applied`) and processes
+        (`changed`)."""
+        page = self._base.scope() if self._base is not None else None
+        browser = state.scope.browser
+        if browser is not None and applied:
+            _forward(browser, applied, page)
+            await browser.sync.publish(browser, self.app_name, kind, changed)
+        elif self._sync is None and applied and page is not None:
+            # sync=False on a page that joined a browser through other storages: the
+            # browser's mirror must still hold what this tab wrote.
+            member = _scope_state(page).member
+            if member is not None:
+                receive(member.browser, self.app_name, None, applied, page, announce=False)
 
     async def _write(
         self,
         state: NamespaceState,
         groups: Sequence[Sequence[Change]],
         previous: bool,
-        kind: ChangeKind | None,
-    ) -> list[Outcome]:
+        head: Sequence[_Op] = (),
+    ) -> tuple[list[Any], list[Outcome], list[Change], list[Change]]:
+        """Send `head` (reads), each group's first key's read and the groups in one round:
+        `(head's answers, each group's outcome, what landed, what of it changed)`."""
         firsts = [group[0][0] for group in groups] if previous else []
         ops = _calls(change for group in groups for change in group)
         member = self.page_state().scope.member if state.scope.browser else None
         if member is not None:  # this tab's own write supersedes what it was still to be sent
-            for key, _ in (change for group in groups for change in group):
+            keys = {key for group in groups for key, _ in group}
+            await _after_forwards(member, keys)
+            for key in keys:
                 member.pending.pop(key, None)
                 member.sending.pop(key, None)
         # A write uses the cache if loaded, never loads it: it must not wait for a load.
         cache = self._loaded(state)
         if cache is None:
-            answers = await self._send([*(("get", key, None) for key in firsts), *ops])
-            befores, results = answers[: len(firsts)], answers[len(firsts) :]
+            answers = await self._send([*head, *(("get", key, None) for key in firsts), *ops])
+            heads = answers[: len(head)]
+            befores = answers[len(head) : len(head) + len(firsts)]
+            results = answers[len(head) + len(firsts) :]
         else:
-            befores, results = [cache.get(key) for key in firsts], await self._send(ops)
+            answers = await self._send([*head, *ops])
+            heads, results = answers[: len(head)], answers[len(head) :]
+            befores = [cache.get(key) for key in firsts]
         if not previous:
             befores = [None] * len(groups)
         # All the bookkeeping first, with no await: a read meanwhile sees it whole.
@@ -376,19 +537,9 @@ class Store:
                 if not (previous and before is None and all(r is None for _, r in group)):
                     changed.extend(group)  # not the removal of what was not there
             outcomes.append((before, error))
-        page = self._base.scope() if self._base is not None else None
-        if scope.browser is not None and applied:
-            _forward(scope.browser, applied, page)
-            await scope.browser.sync.publish(scope.browser, self.app_name, kind, changed)
-        elif self._sync is None and applied and page is not None:
-            # sync=False on a page that joined a browser through other storages: the
-            # browser's mirror must still hold what this tab wrote.
-            member = _scope_state(page).member
-            if member is not None:
-                receive(member.browser, self.app_name, None, applied, page, announce=False)
         if undo:
             await self._restore(state, undo)
-        return outcomes
+        return heads, outcomes, applied, changed
 
     async def _restore(self, state: NamespaceState, changes: list[Change]) -> None:
         results = await self._send(_calls(changes))
@@ -601,10 +752,12 @@ async def _drain(member: Member) -> None:
         sending = member.sending = dict(member.pending)  # the tab's own writes pop from it
         batch = list(sending.items())
         member.pending.clear()
+        flight = member.flight = asyncio.get_running_loop().create_future()
         try:
             results = await member.store._send(_calls(batch))
         finally:
             member.sending = {}
+            flight.set_result(None)
         failed = [c for c, r in zip(batch, results, strict=True) if _failed(r)]
         if failed:  # e.g. a closed tab, or one whose connection dropped
             for key, raw in failed:
@@ -612,6 +765,16 @@ async def _drain(member: Member) -> None:
                     member.pending[key] = raw
             logger.debug("%d writes could not reach another tab yet", len(failed))
             return
+
+
+async def _after_forwards(member: Member, keys: set[str]) -> None:
+    """Wait until no forward of `keys` is on its way to the member's client: the tab's own
+    write of them, sent now, could arrive first (a forward's calls go out from a task of
+    their own), and the forward would then undo it there and in localStorage."""
+    while member.flight is not None and not member.flight.done():
+        if keys.isdisjoint(member.sending):
+            return
+        await asyncio.wait([member.flight])
 
 
 def _failed(result: object) -> bool:

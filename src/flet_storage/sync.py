@@ -99,6 +99,8 @@ class Member:
         self.since = since
         self.pending: dict[str, Any] = {}
         self.sending: dict[str, Any] = {}
+        self.flight: asyncio.Future[None] | None = None
+        """Done once what is `sending` was answered (or failed)."""
         self.task: asyncio.Task[None] | None = None
 
 
