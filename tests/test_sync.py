@@ -338,6 +338,47 @@ async def test_a_tabs_first_write_reads_the_browser_id_in_its_own_round(first: s
     assert a.copy.get("app.k") == browser.local_storage.get("app.k")
 
 
+async def test_a_tabs_first_increment_reads_the_browser_id_in_its_read_round() -> None:
+    """An update as a tab's first operation takes its usual two rounds: the id is read with
+    its read; the write follows once the tab joined and holds the browser's lock."""
+    browser = FakeBrowser()
+    a = browser.open_tab()
+    storage = _storage(browser)
+    await a.run(storage.set, "n", 1)
+    b = browser.open_tab()
+    seen = _count_calls(browser, b)
+    b.answering.clear()
+    increment = asyncio.ensure_future(b.run(storage.increment, "n"))
+    try:
+        await until(lambda: len(seen) == 2, "the two calls of B's first round")
+        for _ in range(20):
+            await asyncio.sleep(0)
+        first_round = list(seen)
+    finally:
+        b.answering.set()
+    assert await increment == 2
+    assert first_round == [("get", BROWSER_KEY), ("get", "app.n")]
+    assert seen[2:] == [("get", "app.n"), ("set", "app.n")]  # the write's round, and no more
+    assert await a.run(storage.get, "n") == 2
+
+
+async def test_a_tabs_first_increment_counts_one_that_landed_during_its_read() -> None:
+    """B's client answers B's first read with the value it loaded; A's increment lands
+    before that answer. B's increment must build on A's, not on its client's answer."""
+    browser = FakeBrowser()
+    a, b = browser.open_tab(), browser.open_tab()
+    storage = _storage(browser)
+    await a.run(storage.set, "n", 0)
+    b.answering.clear()
+    increment = asyncio.ensure_future(b.run(storage.increment, "n"))
+    await until(lambda: b.copy is not None, "B's client loaded")
+    assert await a.run(storage.increment, "n") == 1
+    b.answering.set()
+    assert await increment == 2
+    await _forwarded(browser, a, b)
+    assert browser.local_storage["app.n"] == "2"
+
+
 async def test_a_browsers_first_write_takes_one_more_round_to_store_its_new_id() -> None:
     browser = FakeBrowser()
     a = browser.open_tab()

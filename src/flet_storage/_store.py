@@ -103,13 +103,17 @@ class ScopeState:
 
 
 class _Late:
-    """The locks a tab yet to join its browser holds on its page (see `Store.locked`): the
-    browser's are added to `stack` once it joined."""
+    """The locks a tab yet to join its browser holds on its `page` (see `Store.locked`):
+    the browser's are added to `stack` once it joined."""
 
-    def __init__(self, names: list[str]) -> None:
+    def __init__(self, names: list[str], exclusive: bool, page: object) -> None:
         self.names = names
+        self.exclusive = exclusive
+        self.page = page
         self.stack = contextlib.AsyncExitStack()
         self.scope: ScopeState | None = None
+        """The browser's, once its locks are held."""
+        self.open = True
 
 
 _late: contextvars.ContextVar[_Late | None] = contextvars.ContextVar(
@@ -273,11 +277,24 @@ class Store:
 
     async def read(self, keys: Sequence[str]) -> list[RawValue | None]:
         """The raw values of `keys` (None: missing), in one round or from the cache."""
+        await self._relock()  # read under the caller's locks: the browser's, once joined
         cache = await self._reads_cache()
         if cache is not None:
             return [cache.get(key) for key in keys]
         raws = await self._round([("get", key, None) for key in keys])
         raise_first(raws)
+        if await self._relock():
+            # The round joined the page under the caller's locks (an update's read): what
+            # landed since its client loaded storage is newer than its answers.
+            member = self.page_state().scope.member
+            browser = self.state().scope.browser
+            assert member is not None
+            assert browser is not None
+            recent = browser.recent
+            raws = [
+                recent[key][1] if key in recent and recent[key][0] >= member.since else raw
+                for key, raw in zip(keys, raws, strict=True)
+            ]
         return raws
 
     async def keys(self) -> list[str]:
@@ -308,35 +325,48 @@ class Store:
     async def locked(self, names: list[str], exclusive: bool = False) -> AsyncIterator[None]:
         """Hold the locks of storage keys `names` until the block ends: the browser's, for a
         tab that joined one. `exclusive`: across processes too (an update, which reads what
-        it writes). On a tab yet to join, a plain write's round joins it (`write`): the
-        page's locks are held until then, and the browser's from then on."""
-        if not exclusive and self._unjoined():
-            late = _Late(names)
+        it writes). On a tab yet to join, the block's first round joins it (`read`,
+        `write`): the page's locks are held until then, and the browser's from then on."""
+        if self._unjoined():
+            assert self._base is not None
+            late = _Late(names, exclusive, self._base.scope())
             token = _late.set(late)
             try:
                 async with self.state().scope.locks.hold(names), late.stack:
                     yield
             finally:
+                late.open = False
                 _late.reset(token)
             return
-        await self.join()
-        state = self.state()
-        async with state.scope.locks.hold(names):
-            browser = state.scope.browser
-            if not exclusive or browser is None:
-                yield
-                return
-            async with browser.sync.exclusive(browser, names):
-                yield
+        token = _late.set(None)  # a block inside another holds its own locks
+        try:
+            await self.join()
+            state = self.state()
+            async with state.scope.locks.hold(names):
+                browser = state.scope.browser
+                if not exclusive or browser is None:
+                    yield
+                    return
+                async with browser.sync.exclusive(browser, names):
+                    yield
+        finally:
+            _late.reset(token)
 
-    async def _relock(self) -> None:
+    async def _relock(self) -> bool:
         """Once the caller's page joined its browser: hold the browser's locks of what the
-        caller locked on the page before (see `locked`)."""
+        caller locked on the page before (see `locked`). Whether it took them now."""
         late = _late.get()
+        if late is None or not late.open or self._base is None:
+            return False
         scope = self.state().scope
-        if late is not None and late.scope is not scope and scope.browser is not None:
-            await late.stack.enter_async_context(scope.locks.hold(late.names))
-            late.scope = scope
+        browser = scope.browser
+        if late.scope is scope or browser is None or self._base.scope() is not late.page:
+            return False
+        late.scope = scope
+        await late.stack.enter_async_context(scope.locks.hold(late.names))
+        if late.exclusive:
+            await late.stack.enter_async_context(browser.sync.exclusive(browser, late.names))
+        return True
 
     async def write(
         self,
