@@ -164,14 +164,15 @@ async def _first_op(
 ) -> dict[str, dict[str, Any]]:
     """A tab's first operation, `FIRST_SETS` times per setting: the median ms (and each
     time), and the rounds (client round trips, one after the other) it waited for.
-    `"set"`: a fresh browser's first tab (no browser id yet); `"get"`: a second tab, after
-    a first one stored a value (and the id), untimed."""
+    `"set"`: a fresh browser's first tab (no browser id yet); `"get"`, `"set2"`,
+    `"increment"`: a second tab's `get`, `set`, `increment`, after a first one stored a
+    value (and the id), untimed."""
     samples: dict[str, list[tuple[float, int]]] = {}
     for _ in range(FIRST_SETS):
         for name, sync in syncs.items():  # taking turns
             profile = await profile_of()
             try:
-                if op == "get":
+                if op != "set":
                     setup = await profile.open(server, base_url=url, timeout=120)
 
                     async def store(page: ft.Page, sync: Sync = sync) -> None:
@@ -187,7 +188,12 @@ async def _first_op(
                     try:
                         storage = FletStorage(app, sync=sync)
                         start = time.perf_counter()
-                        await (storage.set("k", 1) if op == "set" else storage.get("k"))
+                        if op in ("set", "set2"):
+                            await storage.set("k", 2)
+                        elif op == "get":
+                            await storage.get("k")
+                        else:
+                            await storage.increment("k")
                         return (time.perf_counter() - start) * 1000, counter.rounds
                     finally:
                         del session.invoke_method
@@ -347,6 +353,10 @@ async def _measure(
             stop()
         first = await _first_op(browser.open_profile, server, url, app, settings, "set")
         first_get = await _first_op(browser.open_profile, server, url, app, settings, "get")
+        first_set2 = await _first_op(browser.open_profile, server, url, app, settings, "set2")
+        first_increment = await _first_op(
+            browser.open_profile, server, url, app, settings, "increment"
+        )
         for sync in redis:  # on the server's loop, where they connected
 
             async def close(page: ft.Page, sync: Any = sync) -> None:
@@ -362,6 +372,8 @@ async def _measure(
         "one_tab_ms": one,
         "first_set": first,
         "first_get": first_get,
+        "first_set2": first_set2,
+        "first_increment": first_increment,
         "publish_ms": _summary(publishes) if publishes else None,
     }
 
@@ -402,11 +414,11 @@ returns). B's listener fires when B's server has applied the write; the forward 
 client runs in the background. Increments: 4 tabs (through Redis, 2 per `RedisSync`), each
 20 `increment`s in a row, all at once. One tab: medians of 30, taking turns with
 `sync=False`. First `set`: a fresh browser's first tab (it reads the browser id, finds none,
-makes one); first `get`: a second tab's, once a first tab stored a value (the id is read
-in the `get`'s own round); (rounds): the client round trips each waited for, one after the
-other. Redis
-command: the one EVAL (append to the browser's stream, publish) each landed write sends,
-timed where the library sends it, over the one-tab run's sets."""
+makes one); first `get`, `set`, `increment`: a second tab's, once a first tab stored a
+value (the id is read in the operation's own first round); (rounds): the client round
+trips each waited for, one after the other. Redis command: the one EVAL (append to the
+browser's stream, publish) each landed write sends, timed where the library sends it, over
+the one-tab run's sets."""
 
 
 def report(figures: dict[str, Any], rtt_ms: float, writes: int, command: str) -> str:
@@ -477,6 +489,15 @@ def report(figures: dict[str, Any], rtt_ms: float, writes: int, command: str) ->
         row(
             f"a second tab's first `get`, sync on / off (ms, median of {FIRST_SETS}; (rounds))",
             first("get"),
+        ),
+        row(
+            f"a second tab's first `set`, sync on / off (ms, median of {FIRST_SETS}; (rounds))",
+            first("set2"),
+        ),
+        row(
+            f"a second tab's first `increment`, sync on / off (ms, median of {FIRST_SETS}; "
+            "(rounds))",
+            first("increment"),
         ),
         row("Redis command per write (EVAL), p50 / p95 (ms)", publish),
         "",

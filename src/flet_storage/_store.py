@@ -198,8 +198,8 @@ class Store:
 
     async def join(self) -> None:
         """Join the caller's page to its browser, once per page (web pages only): the
-        browser id is read, or made and stored. A write must have joined before it locks
-        its keys (the browser's locks); a read joins in its own round (`_round`)."""
+        browser id is read, or made and stored, in a round of its own. An operation joins
+        in its own first round instead (`_round`, `_first_write`, `locked`)."""
         if self._sync is not None and self._base is not None:
             await self._joining([])
 
