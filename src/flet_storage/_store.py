@@ -585,15 +585,20 @@ class Store:
 
     # -- calls ---------------------------------------------------------------------------------
 
-    async def _send(self, ops: Sequence[_Op]) -> list[Any]:
-        """Send `ops` as one round; each result or its error, in order."""
+    async def _send(
+        self, ops: Sequence[_Op], sent: asyncio.Future[None] | None = None
+    ) -> list[Any]:
+        """Send `ops` as one round; each result or its error, in order. `sent` is resolved
+        once every call has gone out (a call goes out when it starts)."""
         if len(ops) == 1:  # the common case: no task per call
+            if sent is not None:
+                sent.set_result(None)  # its waiters wake after this call has started
             try:
                 results = [await self._one(self._call(ops[0]))]
             except Exception as exc:
                 results = [exc]
         else:
-            results = await self._gather([*map(self._call, ops)])
+            results = await self._gather([*map(self._call, ops)], sent)
         for i, (op, result) in enumerate(zip(ops, results, strict=True)):
             if isinstance(result, Exception):
                 result = results[i] = self._map(result, op[0], op[1])
@@ -609,12 +614,16 @@ class Store:
         async with _timeout(self.timeout):  # no task per call, unlike wait_for
             return await call
 
-    async def _gather(self, calls: list[Coroutine[Any, Any, Any]]) -> list[Any]:
+    async def _gather(
+        self, calls: list[Coroutine[Any, Any, Any]], sent: asyncio.Future[None] | None = None
+    ) -> list[Any]:
         """Run `calls` at once; each result or exception (a call cut short by silence:
         `TimeoutError`). Calls still running when it ends (or is cancelled) are cancelled
         and awaited: none is left behind."""
         loop = asyncio.get_running_loop()
         tasks = [loop.create_task(call) for call in calls]
+        if sent is not None:  # after each task's first step, which sends its call
+            loop.call_soon(_resolve, sent)
         last_answer = loop.time()
 
         def answered(_: object) -> None:
@@ -784,10 +793,10 @@ async def _drain(member: Member) -> None:
         member.pending.clear()
         flight = member.flight = asyncio.get_running_loop().create_future()
         try:
-            results = await member.store._send(_calls(batch))
+            results = await member.store._send(_calls(batch), flight)
         finally:
             member.sending = {}
-            flight.set_result(None)
+            _resolve(flight)
         failed = [c for c, r in zip(batch, results, strict=True) if _failed(r)]
         if failed:  # e.g. a closed tab, or one whose connection dropped
             for key, raw in failed:
@@ -798,13 +807,19 @@ async def _drain(member: Member) -> None:
 
 
 async def _after_forwards(member: Member, keys: set[str]) -> None:
-    """Wait until no forward of `keys` is on its way to the member's client: the tab's own
-    write of them, sent now, could arrive first (a forward's calls go out from a task of
-    their own), and the forward would then undo it there and in localStorage."""
+    """Wait until the forward of `keys` to the member's client under way has gone out (not
+    for its answers: the client takes calls in order). The forward's calls go out from
+    tasks of their own: the tab's own write of those keys, sent before them, would be
+    undone by them, there and in localStorage."""
     while member.flight is not None and not member.flight.done():
         if keys.isdisjoint(member.sending):
             return
         await asyncio.wait([member.flight])
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _failed(result: object) -> bool:

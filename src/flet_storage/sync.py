@@ -100,7 +100,7 @@ class Member:
         self.pending: dict[str, Any] = {}
         self.sending: dict[str, Any] = {}
         self.flight: asyncio.Future[None] | None = None
-        """Done once what is `sending` was answered (or failed)."""
+        """Done once the calls of what is `sending` have gone out to the client."""
         self.task: asyncio.Task[None] | None = None
 
 
