@@ -4,7 +4,9 @@ storage they use. Waits poll; nothing is timed."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+import signal
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flet_storage import FletStorage
@@ -35,3 +37,27 @@ async def reads(tab: FakeTab, storage: FletStorage, key: str, value: Any) -> Non
         return bool(await tab.run(storage.get_or_default, key) == value)
 
     await until(check, f"{key} reads {value!r}")
+
+
+class Spinning(Exception):
+    """The event loop ran without a break (a busy loop: no await can time it out)."""
+
+
+@contextlib.contextmanager
+def no_spin(seconds: float = HANG) -> Iterator[None]:
+    """Raise `Spinning` in whatever runs after `seconds` (a hang guard that also stops a
+    loop with no await in it). Where there is no SIGALRM (Windows), a plain block."""
+    if not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def fire(signum: int, frame: object) -> None:
+        raise Spinning(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, fire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

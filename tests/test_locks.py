@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import pytest
+from sync_helpers import no_spin
 
 from flet_storage import FletStorage, MemoryBackend
 from flet_storage._locks import KeyLocks
@@ -59,6 +60,41 @@ async def test_a_key_held_in_one_scope_is_not_held_in_another() -> None:
         assert "k" in browser._owners
         async with page.hold(["k"]), browser.hold(["k"]):  # both held: taken again at once
             pass
+    assert not page._locks
+    assert not browser._locks
+
+
+async def test_the_cycle_check_follows_a_wait_into_another_lock_set() -> None:
+    """T2 holds the page's `k` and waits for the browser's `k` (T1 holds it); T3 waiting
+    for the page's `k` must simply wait (the check went round T2 forever); T1 then asking
+    for the page's `k` closes a real cycle across both sets, and is refused."""
+    page, browser = KeyLocks(), KeyLocks()
+    t1_holds, go_on = asyncio.Event(), asyncio.Event()
+
+    async def t1() -> None:
+        async with browser.hold(["k"]):
+            t1_holds.set()
+            await go_on.wait()
+            async with page.hold(["k"]):
+                pass
+
+    async def t2() -> None:
+        async with page.hold(["k"]), browser.hold(["k"]):
+            pass
+
+    first = asyncio.ensure_future(t1())
+    await t1_holds.wait()
+    second = asyncio.ensure_future(t2())
+    third = asyncio.ensure_future(_take(page, "k"))
+    with no_spin():  # the check has no await: only a signal stops it going round
+        for _ in range(10):
+            await asyncio.sleep(0)
+    assert not second.done()
+    assert not third.done()
+    go_on.set()
+    with pytest.raises(RuntimeError, match="wait for each other"):
+        await asyncio.wait_for(first, 5)  # a hang guard
+    await asyncio.wait_for(asyncio.gather(second, third), 5)
     assert not page._locks
     assert not browser._locks
 

@@ -4,13 +4,14 @@ on `testing.FakeBrowser`: tabs whose clients each keep their own copy of localSt
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from typing import Any
 
 import pytest
-from sync_helpers import until
+from sync_helpers import no_spin, until
 
-from flet_storage import FletStorage, MemoryBackend, StorageEvent
+from flet_storage import FletStorage, MemoryBackend, StorageError, StorageEvent
 from flet_storage.sync import BROWSER_KEY, browser_tag
 from flet_storage.testing import FakeBrowser, FakeTab
 
@@ -80,19 +81,21 @@ async def test_increments_from_many_tabs_at_once_all_count(seed: int) -> None:
     assert browser.local_storage["app.m"] == "40"
 
 
-@pytest.mark.parametrize("seed", range(100))
+@pytest.mark.parametrize("seed", range(150))
 async def test_fresh_tabs_whose_first_operations_are_writes_race_and_converge(seed: int) -> None:
-    """Tabs whose first operation is a write (sent before they joined) race each other and a
-    joined tab: no increment is lost, and once quiet every tab reads what localStorage
-    holds for each key. It also catches a tab's own write overtaking a forward of the same
-    key already on its way to its client (a batch's calls go out from tasks of their own):
-    14 of seeds 0-399 failed so before `_after_forwards`."""
+    """Fresh tabs whose first operations (one to three at once: writes with and without a
+    TTL, batches, removals, increments, a nested namespace) go out before they joined race
+    each other and a joined tab: nothing spins, no increment is lost, and once quiet every
+    client equals localStorage and every tab reads it. It also catches a tab's own write
+    overtaking a forward of the same key already on its way to its client (a batch's calls
+    go out from tasks of their own): 14 of seeds 0-399 of a simpler version failed so."""
     rng = random.Random(seed)
     browser = FakeBrowser()
     a = browser.open_tab()
-    storage = _storage(browser, cache=rng.random() < 0.5)
-    await a.run(storage.set, "n", 0)
-    tabs = [browser.open_tab() for _ in range(4)]
+    app = _storage(browser, cache=rng.random() < 0.5)
+    sub = FletStorage("app.sub", backend=browser.backend, cache=rng.random() < 0.5)
+    await a.run(app.set, "n", 0)
+    tabs = [browser.open_tab() for _ in range(3)]
     increments = 0
     releases: list[asyncio.Future[None]] = []
 
@@ -101,43 +104,197 @@ async def test_fresh_tabs_whose_first_operations_are_writes_race_and_converge(se
             await asyncio.sleep(0)
         tab.answering.set()
 
-    async def first(tab: FakeTab, i: int) -> None:
+    async def op(tab: FakeTab, i: int) -> None:
         nonlocal increments
+        choice = rng.choice(["set", "ttl", "remove", "set_many", "remove_many", "inc", "sub"])
+        if choice == "set":
+            await tab.run(app.set, "k", i)
+        elif choice == "ttl":
+            await tab.run(app.set, "k", i, 3600)
+        elif choice == "remove":
+            await tab.run(app.remove, "k")
+        elif choice == "set_many":
+            await tab.run(app.set_many, {"k": i, "sub.j": i}, rng.choice([None, 3600]))
+        elif choice == "remove_many":
+            await tab.run(app.remove_many, ["k", "sub.j"])
+        elif choice == "sub":
+            await tab.run(sub.set, "j", i)
+        else:
+            increments += 1
+            await tab.run(app.increment, "n")
+
+    async def first(tab: FakeTab, i: int) -> None:
         for _ in range(rng.randrange(3)):
             await asyncio.sleep(0)
         if rng.random() < 0.7:  # its client holds the first round's answers a while
             tab.answering.clear()
             releases.append(asyncio.ensure_future(release(tab, rng.randrange(40))))
-        choice = rng.choice(["set", "remove", "set_many", "increment"])
-        if choice == "set":
-            await tab.run(storage.set, "k", i)
-        elif choice == "remove":
-            await tab.run(storage.remove, "k")
-        elif choice == "set_many":
-            await tab.run(storage.set_many, {"k": i, f"t{i}": i})
-        else:
-            increments += 1
-            await tab.run(storage.increment, "n")
+        await asyncio.gather(*(op(tab, 10 * i + j) for j in range(rng.randrange(1, 4))))
 
     async def hammer() -> None:
         nonlocal increments
-        for i in range(5):
+        for i in range(4):
             increments += 1
-            await a.run(storage.increment, "n")
-            await a.run(storage.set, "k", 100 + i)
+            await a.run(app.increment, "n")
+            await a.run(app.set, "k", 100 + i)
+            await a.run(sub.set, "j", 100 + i)
 
-    await asyncio.gather(hammer(), *(first(tab, i) for i, tab in enumerate(tabs, 1)))
-    await asyncio.gather(*releases)
-    await _forwarded(browser, a, *tabs)
-    assert browser.local_storage["app.n"] == str(increments)
-    stored = browser.local_storage.get("app.k")
+    with no_spin():
+        await asyncio.gather(hammer(), *(first(tab, i) for i, tab in enumerate(tabs, 1)))
+        await asyncio.gather(*releases)
+        await _forwarded(browser, a, *tabs)
+    stored = browser.local_storage
+    assert stored["app.n"] == str(increments)
     for tab in (a, *tabs):
+        assert tab.copy == stored
+        assert await tab.run(app.get, "n") == increments
+        assert await tab.run(app.get_or_default, "k") == await a.run(app.get_or_default, "k")
+        assert await tab.run(sub.get_or_default, "j") == await tab.run(app.get_or_default, "sub.j")
+    k = await a.run(app.get_or_default, "k")
+    assert ("app.k" in stored) == (k is not None)
+
+
+async def test_a_tabs_concurrent_first_writes_of_one_key_wait_without_spinning() -> None:
+    """B's first operations are writes at once, one a batch; A holds the browser's lock of
+    `x`. B's write of `x` holds B's page lock of `x` while it waits for the browser's lock
+    of the same name; B's batch then waits for the page's lock. The check for a wait cycle
+    must follow each wait into the lock set it is in (it went round forever, no await)."""
+    browser = FakeBrowser()
+    a, b = browser.open_tab(), browser.open_tab()
+    storage = _storage(browser)
+    await a.run(storage.set, "x", 0)
+    a.answering.clear()
+    a_write = asyncio.ensure_future(a.run(storage.set, "x", "a"))  # holds the lock of x
+    for _ in range(5):
+        await asyncio.sleep(0)
+    with no_spin():
+        b_w = asyncio.ensure_future(b.run(storage.set, "w", 1))  # all three before B joined
+        b_x = asyncio.ensure_future(b.run(storage.set, "x", "b"))
+        b_batch = asyncio.ensure_future(b.run(storage.set_many, {"w": 2, "x": "c"}))
+        await b_w
+        for _ in range(50):
+            await asyncio.sleep(0)
+        a.answering.set()
+        await asyncio.gather(a_write, b_x, b_batch)
+        await _forwarded(browser, a, b)
+    assert await a.run(storage.get, "x") == await b.run(storage.get, "x")
+
+
+async def test_a_sync_false_write_on_a_joining_tab_waits_without_spinning() -> None:
+    """The same wait with a `sync=False` storage (the page's locks) writing the key a first
+    synced write of the tab holds on the page while it waits for the browser's lock."""
+    browser = FakeBrowser()
+    a, b = browser.open_tab(), browser.open_tab()
+    synced, local = _storage(browser), _storage(browser, sync=False)
+    await a.run(synced.set, "k", 0)
+    a.answering.clear()
+    a_write = asyncio.ensure_future(a.run(synced.set, "k", "a"))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    with no_spin():
+        first = asyncio.ensure_future(b.run(synced.set, "k", "b"))
+        await until(lambda: browser.local_storage.get("app.k") == '"b"', "B's round landed")
+        other = asyncio.ensure_future(b.run(local.set, "k", "c"))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        a.answering.set()
+        await asyncio.gather(a_write, first, other)
+
+
+async def _everywhere(browser: FakeBrowser, storage: FletStorage, *tabs: FakeTab) -> set[Any]:
+    """Once quiet: what localStorage, each client and each tab's read hold for `k`."""
+    await _forwarded(browser, *tabs)
+    seen: set[Any] = {browser.local_storage.get("app.k")}
+    for tab in tabs:
         assert tab.copy is not None
-        assert tab.copy.get("app.k") == stored
-        assert await tab.run(storage.get, "n") == increments
-        assert await tab.run(storage.get_or_default, "k") == (
-            None if stored is None else int(str(stored))
-        )
+        seen.add(tab.copy.get("app.k"))
+        seen.add(json.dumps(await tab.run(storage.get_or_default, "k")))
+    return seen
+
+
+async def test_a_first_write_cancelled_while_waiting_for_the_browsers_lock_still_reaches_all() -> (
+    None
+):
+    """B's first batch landed in B's client, then waits for the browser's lock of `j` (A's
+    write of `j` is slow) and its caller gives up. What landed is handed over to the browser
+    in the background: every tab and localStorage end with B's `k`."""
+    browser = FakeBrowser()
+    a, b = browser.open_tab(), browser.open_tab()
+    storage = _storage(browser)
+    await a.run(storage.set_many, {"j": "a0", "k": "a0"})
+    assert await a.run(storage.get, "k") == "a0"  # the mirror is loaded
+    a.answering.clear()
+    a_write = asyncio.ensure_future(a.run(storage.set, "j", "a1"))  # holds the lock of j
+    for _ in range(5):
+        await asyncio.sleep(0)
+    first = asyncio.ensure_future(b.run(storage.set_many, {"j": "b", "k": "b"}))
+    await until(lambda: browser.local_storage.get("app.k") == '"b"', "B's round landed")
+    for _ in range(20):
+        await asyncio.sleep(0)
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    a.answering.set()
+    await a_write
+    assert await _everywhere(browser, storage, a, b) == {'"b"'}
+
+
+async def test_a_first_write_cancelled_while_its_tab_joins_still_reaches_all() -> None:
+    """B's first `set` landed; joining then sends B's client a write A made meanwhile, and
+    B's client is slow: the caller gives up there. A still gets B's value, and reads agree."""
+    browser = FakeBrowser()
+    a, b = browser.open_tab(), browser.open_tab()
+    storage = _storage(browser)
+    await a.run(storage.set, "k", "a0")
+    assert await a.run(storage.get, "k") == "a0"
+    b.answering.clear()
+    first = asyncio.ensure_future(b.run(storage.set, "k", "b"))
+    await until(lambda: b.copy is not None, "B's client loaded")
+    await a.run(storage.set, "other", 1)  # lands while B's round is under way
+    b.answering.set()
+    for _ in range(1000):  # not `until`: its polls take longer than the join
+        if browser.local_storage.get("app.k") == '"b"':  # B's round landed
+            break
+        await asyncio.sleep(0)
+    b.answering.clear()  # B's client is slow to take what it missed
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not first.done()
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    b.answering.set()
+    assert await _everywhere(browser, storage, a, b) == {'"b"'}
+
+
+async def test_a_first_write_whose_expiry_mark_fails_keeps_another_tabs_newer_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """B's client loaded before A's write of `k` landed; B's first write is `set(k, ttl=)`,
+    whose mark is refused (quota). The undo puts back what B's stale copy held, but joining
+    then sends B's client A's newer value: A's write is kept everywhere."""
+    browser = FakeBrowser()
+    a, b = browser.open_tab(), browser.open_tab()
+    storage = _storage(browser)
+    await a.run(storage.set, "k", "old")
+    backend: Any = browser.backend
+    real_set = type(backend).set
+
+    async def refuse_marks(self: Any, key: str, value: Any) -> bool:
+        if key.startswith("flet_storage:ttl:") and self._tab() is b:
+            await self._tab()._answer()
+            raise RuntimeError("QuotaExceededError: quota exceeded")
+        return bool(await real_set(self, key, value))
+
+    monkeypatch.setattr(type(backend), "set", refuse_marks)
+    b.answering.clear()
+    first = asyncio.ensure_future(b.run(storage.set, "k", "b", 60))
+    await until(lambda: b.copy is not None, "B's client loaded")
+    await a.run(storage.set, "k", "a")  # lands after B's copy loaded, before B joined
+    b.answering.set()
+    with pytest.raises(StorageError):
+        await first
+    assert await _everywhere(browser, storage, a, b) == {'"a"'}
 
 
 async def test_a_tabs_own_write_supersedes_a_forward_not_yet_sent() -> None:

@@ -21,7 +21,7 @@ class _Holder:
         self.keys = keys
         self.locks = locks
         self.outer = outer
-        self.waiting: str | None = None
+        self.waiting: tuple[KeyLocks, str] | None = None
 
     def chain(self) -> list[_Holder]:
         """This hold and the holds it is nested in."""
@@ -84,7 +84,7 @@ class KeyLocks:
                 try:
                     self._refuse_cycle(key, chain)
                     for link in chain:  # the task waits in every hold it is in
-                        link.waiting = key
+                        link.waiting = (self, key)
                     await lock.acquire()
                 except BaseException:
                     self._leave(key)
@@ -104,16 +104,20 @@ class KeyLocks:
 
     def _refuse_cycle(self, key: str, chain: list[_Holder]) -> None:
         """Raise if the holder of `key` waits for a key whose holder waits ... for a key
-        one of the holds of `chain` holds."""
+        one of the holds of `chain` holds. A wait may be for another KeyLocks' key (a tab
+        holds its page's locks while it waits for its browser's)."""
         owner = self._owners.get(key)
-        while owner is not None:
+        seen: set[int] = set()
+        while owner is not None and id(owner) not in seen:
             if owner in chain:
                 raise RuntimeError(
                     "two tasks would wait for each other's keys forever: an update() "
                     "function writes a key that another task holds while it waits for a "
                     "key this one holds; do not write other keys from update()'s function"
                 )
-            owner = None if owner.waiting is None else self._owners.get(owner.waiting)
+            seen.add(id(owner))
+            waiting = owner.waiting
+            owner = None if waiting is None else waiting[0]._owners.get(waiting[1])
 
     def _leave(self, key: str) -> None:
         users = self._users[key] - 1

@@ -265,7 +265,8 @@ class Records:
             groups[0].append((self.registration, "1"))
         outcomes = await self.store.write(groups)
         if groups and outcomes[0][1] is None:
-            state.registered = True
+            # The state after the write: the browser's, if this write joined the tab to it.
+            state.registered = self.store.state().registered = True
         since = self.store.state().scope.version
         landed = [
             (item, before)

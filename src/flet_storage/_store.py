@@ -119,6 +119,16 @@ class _Late:
 _late: contextvars.ContextVar[_Late | None] = contextvars.ContextVar(
     "flet_storage_late", default=None
 )
+_handing: set[asyncio.Task[None]] = set()
+"""Hand-overs under way (see `Store._hand_over`): referenced until done."""
+
+
+def _detached() -> contextvars.Context:
+    """A copy of the caller's context (its Flet page) holding no lock: for a task it starts
+    and does not wait for."""
+    context = holding_nothing()
+    context.run(_late.set, None)
+    return context
 
 
 @dataclass(eq=False)
@@ -260,7 +270,7 @@ class Store:
         # The mirrors reload from the next tab that reads, so what was written outside
         # flet-storage (or while no tab was open) shows.
         shared.invalidate()
-        member = scope.member = Member(browser, self, holding_nothing(), since)
+        member = scope.member = Member(browser, self, _detached(), since)
         # What landed since this tab's client loaded storage reaches it before its next
         # operation (a mirror may be loaded from its client next).
         missed = [(k, raw) for k, (t, raw) in browser.recent.items() if t >= since]
@@ -422,9 +432,17 @@ class Store:
             except BaseException:
                 scope.invalidate()
                 raise
-            raise_first(head)
-            await self._enter(page, scope, head[0], since)
-        await self._relock()
+            try:
+                raise_first(head)
+                await self._enter(page, scope, head[0], since)
+            except BaseException:
+                self._hand_over(since, applied, kind)
+                raise
+        try:
+            await self._relock()
+        except BaseException:
+            self._hand_over(since, applied, kind)
+            raise
         state = self.state()
         browser = state.scope.browser
         assert browser is not None
@@ -450,11 +468,13 @@ class Store:
         applied: list[Change],
         changed: list[Change],
         kind: ChangeKind | None,
+        handing: bool = False,
     ) -> list[Outcome]:
         """What a tab's first write landed before the tab joined (at `since` or later)
         becomes the browser's (its locks held). A write of its keys that landed elsewhere
         meanwhile comes first: each previous value is that write's, and this write is sent
-        to this tab's client again (one round) so that it is last everywhere."""
+        to this tab's client again (one round) so that it is last everywhere. `handing`:
+        this is the hand-over (no second one if it fails)."""
         browser = state.scope.browser
         assert browser is not None
         scope = state.scope
@@ -467,8 +487,13 @@ class Store:
                 for group, (before, error) in zip(groups, outcomes, strict=True)
             ]
         if any(key in recent for key, _ in applied):
-            _, again, _, _ = await self._write(state, [applied], previous=False)
-            raise_first(error for _, error in again)
+            try:
+                _, again, _, _ = await self._write(state, [applied], previous=False)
+                raise_first(error for _, error in again)
+            except BaseException:
+                if not handing:
+                    self._hand_over(since, applied, kind)
+                raise
             changed = applied
         else:
             member = self.page_state().scope.member
@@ -481,6 +506,45 @@ class Store:
                 scope.note(key, raw)
         await self._spread(state, applied, changed, kind)
         return outcomes
+
+    def _hand_over(self, since: float, applied: list[Change], kind: ChangeKind | None) -> None:
+        """A tab's first write landed, but its caller stopped (cancelled, or a later step
+        failed) before the write reached the browser: that is finished in the background,
+        so the other tabs, the mirror and other processes still get it, and the other
+        tabs' listeners hear it."""
+        if applied:
+            task = _detached().run(
+                asyncio.get_running_loop().create_task, self._handed(since, applied, kind)
+            )
+            _handing.add(task)
+            task.add_done_callback(_handing.discard)
+
+    async def _handed(self, since: float, applied: list[Change], kind: ChangeKind | None) -> None:
+        try:
+            await self.join()
+            state = self.state()
+            browser = state.scope.browser
+            if browser is None:
+                return
+            keys = [key for key, _ in applied]
+            async with state.scope.locks.hold(keys):
+                browser.sync.begin(browser, keys)
+                try:
+                    await self._adopt(
+                        state, [applied], False, since, [(None, None)], applied, applied, kind, True
+                    )
+                except BaseException:
+                    state.scope.invalidate()
+                    raise
+                finally:
+                    browser.sync.end(browser, keys)
+                others = [listeners for listeners, remote in self.audiences() if remote]
+                announce_remote(others, self.app_name, kind, applied, {})
+        except Exception as exc:  # e.g. the tab's client stopped answering
+            logger.warning(
+                "a write that landed in one tab could not reach its other tabs: %s",
+                type(exc).__name__,
+            )
 
     async def _spread(
         self,
