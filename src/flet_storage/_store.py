@@ -168,7 +168,8 @@ class Store:
         self.cached = cached
         self._base = backend if isinstance(backend, BaseBackend) else None
         # Only the tabs of a browser, each with its own client, have something to sync.
-        self._sync = sync if isinstance(backend, SharedPreferencesBackend) else None
+        self._tabs = isinstance(backend, SharedPreferencesBackend)
+        self._sync = sync if self._tabs else None
         # A scope that is the backend itself never changes: look its state up once.
         self._static: NamespaceState | None = None
         if self._base is None or type(self._base).scope is BaseBackend.scope:
@@ -287,7 +288,8 @@ class Store:
 
     async def read(self, keys: Sequence[str]) -> list[RawValue | None]:
         """The raw values of `keys` (None: missing), in one round or from the cache."""
-        await self._relock()  # read under the caller's locks: the browser's, once joined
+        if _late.get() is not None:  # read under the caller's locks: the browser's, once joined
+            await self._relock()
         cache = await self._reads_cache()
         if cache is not None:
             return [cache.get(key) for key in keys]
@@ -348,7 +350,8 @@ class Store:
                 late.open = False
                 _late.reset(token)
             return
-        token = _late.set(None)  # a block inside another holds its own locks
+        # A block inside another holds its own locks: the outer one's late locks are not its.
+        outer = _late.set(None) if _late.get() is not None else None
         try:
             await self.join()
             state = self.state()
@@ -360,7 +363,8 @@ class Store:
                 async with browser.sync.exclusive(browser, names):
                     yield
         finally:
-            _late.reset(token)
+            if outer is not None:
+                _late.reset(outer)
 
     async def _relock(self) -> bool:
         """Once the caller's page joined its browser: hold the browser's locks of what the
@@ -388,12 +392,13 @@ class Store:
         the locks of every key written (`locked`). `previous=False`: read nothing first
         (each previous value is then None, and nothing is put back). `kind`: how other
         processes announce a removal (None: "remove", or "expire" if it had expired)."""
-        if self._unjoined():
-            first = await self._first_write(groups, previous, kind)
-            if first is not None:
-                return first
-        await self.join()
-        await self._relock()
+        if self._sync is not None:
+            if self._unjoined():
+                first = await self._first_write(groups, previous, kind)
+                if first is not None:
+                    return first
+            await self.join()
+            await self._relock()
         state = self.state()
         browser = state.scope.browser
         keys = [key for group in groups for key, _ in group] if browser is not None else []
@@ -401,7 +406,8 @@ class Store:
             browser.sync.begin(browser, keys)
         try:
             _, outcomes, applied, changed = await self._write(state, groups, previous)
-            await self._spread(state, applied, changed, kind)
+            if applied and (browser is not None or self._tabs):
+                await self._spread(state, applied, changed, kind)
             return outcomes
         except BaseException:
             state.scope.invalidate()
@@ -589,9 +595,8 @@ class Store:
         cache = self._loaded(state)
         if cache is None:
             answers = await self._send([*head, *(("get", key, None) for key in firsts), *ops])
-            heads = answers[: len(head)]
-            befores = answers[len(head) : len(head) + len(firsts)]
-            results = answers[len(head) + len(firsts) :]
+            heads, answers = (answers[: len(head)], answers[len(head) :]) if head else ([], answers)
+            befores, results = answers[: len(firsts)], answers[len(firsts) :]
         else:
             answers = await self._send([*head, *ops])
             heads, results = answers[: len(head)], answers[len(head) :]
