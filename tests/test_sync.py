@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 from sync_helpers import no_spin, until
 
-from flet_storage import FletStorage, MemoryBackend, StorageError, StorageEvent
+from flet_storage import (
+    FletStorage,
+    MemoryBackend,
+    StorageError,
+    StorageEvent,
+    StorageTimeoutError,
+)
 from flet_storage.sync import BROWSER_KEY, browser_tag
 from flet_storage.testing import FakeBrowser, FakeTab
 
@@ -310,6 +316,40 @@ async def test_a_tabs_own_write_supersedes_a_forward_not_yet_sent() -> None:
     await _forwarded(browser, a, b)
     assert browser.local_storage["app.k"] == '"from b"'  # the last write, everywhere
     assert await a.run(storage.get, "k") == "from b"
+
+
+async def test_a_tab_that_closes_mid_write_leaves_the_previous_value_everywhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A's client takes A's write (localStorage has it), then goes silent before answering
+    (its tab closed). A's `set` fails on its timeout, so the previous value must stand: it
+    is put back through every tab, and localStorage, every client and every read agree."""
+    browser = FakeBrowser()
+    a, b = browser.open_tab(), browser.open_tab()
+    storage = _storage(browser, timeout=0.5)  # how long a silent client is waited for
+    await a.run(storage.set, "k", "old")
+    assert await b.run(storage.get, "k") == "old"  # both joined, the mirror loaded
+    backend: Any = browser.backend
+    real_set = type(backend).set
+    closed = asyncio.Event()
+
+    async def take_then_close(self: Any, key: str, value: Any) -> bool:
+        answer = await real_set(self, key, value)
+        if self._tab() is a and key == "app.k" and not closed.is_set():
+            closed.set()
+            await asyncio.Event().wait()  # never answers
+        return bool(answer)
+
+    monkeypatch.setattr(type(backend), "set", take_then_close)
+    with pytest.raises(StorageTimeoutError):
+        await a.run(storage.set, "k", "new")
+    assert closed.is_set()
+    await _forwarded(browser, b)
+    assert browser.local_storage["app.k"] == '"old"'
+    assert b.copy is not None
+    assert b.copy["app.k"] == '"old"'
+    assert await b.run(storage.get, "k") == "old"
+    assert await a.run(storage.get, "k") == "old"
 
 
 async def test_a_tab_that_stops_answering_never_holds_up_the_others() -> None:

@@ -608,6 +608,7 @@ class Store:
         version = scope.version = scope.version + 1
         outcomes: list[Outcome] = []
         undo: list[Change] = []
+        rollback: list[Change] = []
         applied: list[Change] = []  # the groups that landed whole: what other tabs get
         changed: list[Change] = []  # of those, what other processes hear of
         answers_left = iter(results)
@@ -627,8 +628,13 @@ class Store:
             if error is not None:
                 # The first key goes back if it landed, or if the client kept it (quota).
                 landed = not isinstance(first, StorageError) or isinstance(first, StorageFullError)
-                if landed and previous and not isinstance(before, StorageError):
+                known = previous and not isinstance(before, StorageError)
+                if landed and known:
                     undo.append((group[0][0], before))
+                elif known and scope.browser and isinstance(first, StorageTimeoutError):
+                    # This tab's client went silent (e.g. its tab closed): the write may be in
+                    # localStorage or not. The previous value is put back through every tab.
+                    rollback.append((group[0][0], before))
                 else:
                     scope.invalidate()
             else:
@@ -636,6 +642,12 @@ class Store:
                 if not (previous and before is None and all(r is None for _, r in group)):
                     changed.extend(group)  # not the removal of what was not there
             outcomes.append((before, error))
+        if rollback and scope.browser is not None:
+            for key, raw in rollback:
+                scope.note(key, raw)
+            # To every tab's client, this one's too (it may still take calls), and so to
+            # localStorage: each client's copy, localStorage and the mirror agree again.
+            _forward(scope.browser, rollback)
         if undo:
             await self._restore(state, undo)
         return heads, outcomes, applied, changed
