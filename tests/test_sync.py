@@ -530,9 +530,8 @@ async def test_a_tabs_first_write_reads_the_browser_id_in_its_own_round(first: s
     assert in_round == [("get", BROWSER_KEY), ("get", "app.k"), (first, "app.k")]
     assert seen == in_round  # and nothing more
     expected = "w" if first == "set" else None
-    assert await a.run(storage.get_or_default, "k") == expected  # A's client and mirror
-    assert a.copy is not None
-    assert a.copy.get("app.k") == browser.local_storage.get("app.k")
+    assert await a.run(storage.get_or_default, "k") == expected  # at once: the mirror
+    await _forwarded(browser, a)  # and A's client, once the forward reached it
 
 
 async def test_a_tabs_first_increment_reads_the_browser_id_in_its_read_round() -> None:
@@ -606,11 +605,12 @@ async def test_a_tabs_first_write_racing_another_tabs_write_of_its_key_comes_las
     await a.run(storage.set, "k", "a")
     b.answering.set()
     await first
+    assert await a.run(storage.get, "k") == "b"  # at once: from the mirror
+    assert await b.run(storage.get, "k") == "b"
+    await _forwarded(browser, a, b)  # the clients: forwards run in the background
     assert b.copy is not None
     assert a.copy is not None
     assert (a.copy["app.k"], b.copy["app.k"], browser.local_storage["app.k"]) == ('"b"',) * 3
-    assert await a.run(storage.get, "k") == "b"
-    assert await b.run(storage.get, "k") == "b"
     assert [(e.key, e.value, e.remote) for e in heard] == [("k", "a", False), ("k", "b", True)]
 
 
