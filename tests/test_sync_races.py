@@ -12,6 +12,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import redis.asyncio
 from redis_server import RedisServer
 from sync_helpers import HANG
@@ -19,7 +20,7 @@ from sync_helpers import reads as _reads
 from sync_helpers import storage as _storage
 from sync_helpers import until as _until
 
-from flet_storage import FletStorage, StorageEvent
+from flet_storage import FletStorage, StorageError, StorageEvent, StorageTimeoutError
 from flet_storage.sync import BROWSER_KEY, RedisSync, browser_tag
 from flet_storage.testing import FakeBrowser, FakeTab
 
@@ -452,3 +453,184 @@ async def test_redis_restarted_with_its_history_lost_processes_go_on_in_step(
     await b.run(s2.set, "k", 3)
     await _reads(a, s1, "k", 3)
     await _until(lambda: a.copy == b.copy == browser.local_storage, "copies agree")
+
+
+# -- a second reader's attack on the first-write join, the hand-over and the rollback --------
+
+
+def _take_then_close(
+    monkeypatch: Any, browser: FakeBrowser, tab: FakeTab, key: str
+) -> asyncio.Event:
+    """`tab`'s client applies a set of `key` (localStorage too), then never answers again."""
+    backend: Any = browser.backend
+    real_set = type(backend).set
+    closed = asyncio.Event()
+
+    async def take_then_close(self: Any, k: str, value: Any) -> bool:
+        if closed.is_set() and self._tab() is tab:
+            await asyncio.Event().wait()
+        answer = await real_set(self, k, value)
+        if self._tab() is tab and k == key and not closed.is_set():
+            closed.set()
+            await asyncio.Event().wait()  # never answers
+        return bool(answer)
+
+    monkeypatch.setattr(type(backend), "set", take_then_close)
+    return closed
+
+
+async def _settled(browser: FakeBrowser, storage: FletStorage, *tabs: FakeTab) -> None:
+    """Wait until the forwards to the tabs that still answer have reached their clients."""
+
+    async def agree() -> bool:
+        for tab in tabs:
+            await tab.run(storage.settle)
+        return all(t.copy == browser.local_storage for t in tabs)
+
+    await _until(agree, "the live clients agree with localStorage")
+
+
+async def test_a_rollback_never_undoes_a_newer_write(monkeypatch: Any) -> None:
+    """A's set of k times out (A's client closed after taking it). Meanwhile B wrote k
+    through a sync=False storage, which takes no browser lock: it landed and returned. The
+    previous value A's write would put back is no longer the one to restore."""
+    browser = FakeBrowser()
+    a, b = browser.open_tab(), browser.open_tab()
+    synced = _storage(browser, timeout=0.5)
+    plain = _storage(browser, sync=False)
+    await a.run(synced.set, "k", "old")
+    assert await b.run(synced.get, "k") == "old"  # both joined, the mirror loaded
+    closed = _take_then_close(monkeypatch, browser, a, "app.k")
+    a_write = asyncio.ensure_future(a.run(synced.set, "k", "new"))
+    await _until(closed.is_set, "A's client took the write")
+    await b.run(plain.set, "k", "fresh")  # lands and returns: the newest write
+    assert await b.run(synced.get, "k") == "fresh"
+    with pytest.raises(StorageTimeoutError):
+        await a_write
+    await _settled(browser, synced, b)
+    assert await b.run(synced.get, "k") == "fresh"
+    assert browser.local_storage["app.k"] == '"fresh"'
+
+
+async def test_a_ttl_write_whose_client_closes_before_the_mark_is_rolled_back(
+    monkeypatch: Any,
+) -> None:
+    """A's client answers the value of `set(k, ttl=)`, then closes before answering its
+    expiry mark: the write failed, so the previous value goes back through the other tabs
+    (not through the silent client alone, which would wait out a second timeout)."""
+    browser = FakeBrowser()
+    a, b = browser.open_tab(), browser.open_tab()
+    storage = _storage(browser, timeout=0.5)
+    await a.run(storage.set, "k", "old")
+    assert await b.run(storage.get, "k") == "old"
+    backend: Any = browser.backend
+    real_set = type(backend).set
+    closed = asyncio.Event()
+
+    async def close_at_mark(self: Any, k: str, value: Any) -> bool:
+        if self._tab() is a and (closed.is_set() or k.startswith("flet_storage:ttl:")):
+            closed.set()
+            await asyncio.Event().wait()
+        return bool(await real_set(self, k, value))
+
+    monkeypatch.setattr(type(backend), "set", close_at_mark)
+    with pytest.raises(StorageError):
+        await a.run(storage.set, "k", "new", 60)
+    await _settled(browser, storage, b)
+    assert await b.run(storage.get, "k") == "old"
+    assert browser.local_storage["app.k"] == '"old"'
+
+
+async def test_a_first_write_is_superseded_by_its_own_tabs_later_write() -> None:
+    """A's first `set(n, 5)` landed; joining then sends A's client a write B made meanwhile
+    (A's client is slow to take it). A's own `increment(n)`, started once A joined, reads 5
+    and writes 6 before the set holds the browser's lock of n. The set must not take the
+    increment for another tab's write and send 5 again: that would lose the increment."""
+    browser = FakeBrowser()
+    a, b = browser.open_tab(), browser.open_tab()
+    storage = _storage(browser)
+    await b.run(storage.set, "x", 0)
+    a.answering.clear()
+    first = asyncio.ensure_future(a.run(storage.set, "n", 5))
+    await _until(lambda: a.copy is not None, "A's client loaded")
+    await b.run(storage.set, "other", 1)  # lands while A's round is under way
+    a.answering.set()
+    for _ in range(1000):  # not `until`: its polls take longer than the join
+        if browser.local_storage.get("app.n") == "5":  # A's round landed
+            break
+        await asyncio.sleep(0)
+    a.answering.clear()  # A's client is slow to take what it missed
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not first.done()
+    increment = asyncio.ensure_future(a.run(storage.increment, "n"))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    a.answering.set()
+    await first
+    assert await increment == 6
+    await _settled(browser, storage, a, b)
+    assert await a.run(storage.get, "n") == 6
+    assert await b.run(storage.get, "n") == 6
+    assert browser.local_storage["app.n"] == "6"
+
+
+async def test_a_sync_false_write_supersedes_a_forward_still_pending_to_its_tab() -> None:
+    """B's client is slow: A's forward of j is on its way to it, A's forward of k waits
+    behind. B then writes k through a sync=False storage: B's pending forward of A's older
+    value must not land after it (B's client, and B's sync=False reads, would say A's)."""
+    browser = FakeBrowser()
+    a, b = browser.open_tab(), browser.open_tab()
+    synced = _storage(browser)
+    plain = _storage(browser, sync=False)
+    await a.run(synced.get_or_default, "k")
+    await b.run(synced.get_or_default, "k")
+    b.answering.clear()
+    await a.run(synced.set, "j", "from a")  # its forward to B is on its way, unanswered
+    await a.run(synced.set, "k", "from a")  # its forward to B waits behind it
+    for _ in range(20):
+        await asyncio.sleep(0)
+    b_write = asyncio.ensure_future(b.run(plain.set, "k", "from b"))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    b.answering.set()
+    await b_write
+    await _settled(browser, synced, a, b)
+    assert await a.run(synced.get, "k") == "from b"  # the mirror: the last write
+    assert browser.local_storage["app.k"] == '"from b"'
+    assert await b.run(plain.get, "k") == "from b"
+
+
+async def test_a_write_cancelled_while_publishing_still_reaches_the_other_process(
+    processes: Callable[[], RedisSync],
+) -> None:
+    """A's set landed in A's client, was forwarded and mirrored in process one; its caller
+    is cancelled while the publish to Redis is under way. The publish is seen through:
+    process two still gets the write."""
+    browser = FakeBrowser()
+    one, two = processes(), processes()
+    s1, s2 = _storage(browser, one), _storage(browser, two)
+    a, b = browser.open_tab(), browser.open_tab()
+    await a.run(s1.set, "k", "old")
+    await _reads(b, s2, "k", "old")
+    real = one.bus.execute
+    publishing, go_on = asyncio.Event(), asyncio.Event()
+
+    async def held_eval(*args: Any) -> Any:
+        if args and args[0] == "EVAL":
+            publishing.set()
+            await go_on.wait()
+        return await real(*args)
+
+    one.bus.execute = held_eval  # type: ignore[method-assign]
+    write = asyncio.ensure_future(a.run(s1.set, "k", "new"))
+    await _until(publishing.is_set, "the publish is under way")
+    write.cancel()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    go_on.set()
+    with pytest.raises(asyncio.CancelledError):
+        await write
+    one.bus.execute = real  # type: ignore[method-assign]
+    assert browser.local_storage["app.k"] == '"new"'
+    await _reads(b, s2, "k", "new")

@@ -274,7 +274,7 @@ class Store:
         member = scope.member = Member(browser, self, _detached(), since)
         # What landed since this tab's client loaded storage reaches it before its next
         # operation (a mirror may be loaded from its client next).
-        missed = [(k, raw) for k, (t, raw) in browser.recent.items() if t >= since]
+        missed = [(k, raw) for k, (t, raw, _) in browser.recent.items() if t >= since]
         _send_to(member, missed)
         # Listeners the page has already (a component subscribed, then read) hear them too.
         for app_name, namespace in list(scope.namespaces.items()):
@@ -483,8 +483,17 @@ class Store:
         this is the hand-over (no second one if it fails)."""
         browser = state.scope.browser
         assert browser is not None
+        assert self._base is not None
         scope = state.scope
-        recent = {k: raw for k, (t, raw) in browser.recent.items() if t >= since}
+        here = id(self._base.scope())
+        # What landed since: this tab's own writes came after this one (they went through
+        # its client later, e.g. once the tab joined, before this write held the browser's
+        # locks), and supersede it; other tabs' (and processes') came first.
+        since_then = [
+            (k, raw, origin) for k, (t, raw, origin) in browser.recent.items() if t >= since
+        ]
+        later = {k for k, _, tab in since_then if tab == here}
+        recent = {k: raw for k, raw, tab in since_then if tab != here}
         if any(error is not None for _, error in outcomes):
             scope.invalidate()  # what the tab's client holds for a failed group is unknown
         if previous:
@@ -492,6 +501,9 @@ class Store:
                 (recent[group[0][0]], error) if group[0][0] in recent else (before, error)
                 for group, (before, error) in zip(groups, outcomes, strict=True)
             ]
+        if later:
+            applied = [change for change in applied if change[0] not in later]
+            changed = [change for change in changed if change[0] not in later]
         if any(key in recent for key, _ in applied):
             try:
                 _, again, _, _ = await self._write(state, [applied], previous=False)
@@ -510,7 +522,8 @@ class Store:
                     member.sending.pop(key, None)
                 scope.written[key] = version
                 scope.note(key, raw)
-        await self._spread(state, applied, changed, kind)
+        if applied:
+            await self._spread(state, applied, changed, kind)
         return outcomes
 
     def _hand_over(self, since: float, applied: list[Change], kind: ChangeKind | None) -> None:
@@ -584,7 +597,9 @@ class Store:
         `(head's answers, each group's outcome, what landed, what of it changed)`."""
         firsts = [group[0][0] for group in groups] if previous else []
         ops = _calls(change for group in groups for change in group)
-        member = self.page_state().scope.member if state.scope.browser else None
+        # (a sync=False storage of a tab that joined its browser through others writes its
+        # client too: the forwards to it still pending are superseded as well)
+        member = self.page_state().scope.member if state.scope.browser or self._tabs else None
         if member is not None:  # this tab's own write supersedes what it was still to be sent
             keys = {key for group in groups for key, _ in group}
             await _after_forwards(member, keys)
@@ -593,6 +608,7 @@ class Store:
                 member.sending.pop(key, None)
         # A write uses the cache if loaded, never loads it: it must not wait for a load.
         cache = self._loaded(state)
+        start = state.scope.version
         if cache is None:
             answers = await self._send([*head, *(("get", key, None) for key in firsts), *ops])
             heads, answers = (answers[: len(head)], answers[len(head) :]) if head else ([], answers)
@@ -615,6 +631,10 @@ class Store:
         for group, before in zip(groups, befores, strict=True):
             error: StorageError | None = None
             first: object = None
+            silent = False  # a call of the group got no answer: the client went silent
+            # Nothing else wrote the group's first key meanwhile (e.g. sync=False storages,
+            # which take no browser lock): its previous value is still the one to put back.
+            untouched = scope.written.get(group[0][0], 0) <= start
             for i, (key, raw) in enumerate(group):
                 result = next(answers_left)
                 scope.written[key] = version
@@ -622,6 +642,7 @@ class Store:
                     result = self._map(RuntimeError("the backend did not store it"), "set", key)
                 if isinstance(result, StorageError):
                     error = error or result
+                    silent = silent or isinstance(result, StorageTimeoutError)
                 else:
                     scope.note(key, raw)
                 first = result if i == 0 else first
@@ -629,12 +650,17 @@ class Store:
                 # The first key goes back if it landed, or if the client kept it (quota).
                 landed = not isinstance(first, StorageError) or isinstance(first, StorageFullError)
                 known = previous and not isinstance(before, StorageError)
-                if landed and known:
-                    undo.append((group[0][0], before))
-                elif known and scope.browser and isinstance(first, StorageTimeoutError):
+                if known and silent and scope.browser:
                     # This tab's client went silent (e.g. its tab closed): the write may be in
-                    # localStorage or not. The previous value is put back through every tab.
-                    rollback.append((group[0][0], before))
+                    # localStorage or not. The previous value is put back through every tab
+                    # (not through the silent client alone, which would wait out its timeout),
+                    # unless a newer write of the key landed meanwhile.
+                    if untouched:
+                        rollback.append((group[0][0], before))
+                    else:
+                        scope.invalidate()
+                elif landed and known:
+                    undo.append((group[0][0], before))
                 else:
                     scope.invalidate()
             else:
@@ -844,10 +870,10 @@ class Store:
 def _forward(browser: Browser, changes: list[Change], here: object = None) -> None:
     """Send `changes` to the clients of the browser's tabs but `here`, in the background and
     in order, newest value of a key only."""
-    now, recent = time.monotonic(), browser.recent
+    now, recent, origin = time.monotonic(), browser.recent, id(here)
     for key, raw in changes:
         recent.pop(key, None)
-        recent[key] = (now, raw)
+        recent[key] = (now, raw, origin)
     while recent and next(iter(recent.values()))[0] < now - RECENT:
         recent.popitem(last=False)
     for tab in list(browser.pages):

@@ -74,9 +74,12 @@ class Browser:
         self.sync = sync
         """Whose hooks its writes call: a `RedisSync` once one serves it, else the default."""
         self.pages: weakref.WeakSet[Any] = weakref.WeakSet()
-        self.recent: collections.OrderedDict[str, tuple[float, Any]] = collections.OrderedDict()
-        """Storage key -> (`time.monotonic()`, raw) of the writes of the last `RECENT`
-        seconds, oldest first: what a tab joining meanwhile may have missed."""
+        self.recent: collections.OrderedDict[str, tuple[float, Any, int]] = (
+            collections.OrderedDict()
+        )
+        """Storage key -> (`time.monotonic()`, raw, the `id` of the tab it came from) of the
+        writes of the last `RECENT` seconds, oldest first: what a tab joining meanwhile may
+        have missed."""
         self.link: _Link | None = None
         """Its part in a `RedisSync`: what other processes serving it sent and were sent."""
 
@@ -370,7 +373,26 @@ class RedisSync(InProcessSync):
         link = browser.link
         if link is None or not changes:
             return
-        stream_id = await self._send(link, app_name, kind, changes)
+        # Seen through even if the writer is cancelled meanwhile: what landed must reach the
+        # other processes, or be kept to be sent again.
+        sending = asyncio.ensure_future(self._send(link, app_name, kind, changes))
+        cancelled = False
+        while True:
+            try:
+                stream_id = await asyncio.shield(sending)
+                break
+            except asyncio.CancelledError:
+                if sending.done():
+                    raise
+                cancelled = True
+        self._kept(link, stream_id, app_name, changes)
+        if cancelled:
+            raise asyncio.CancelledError
+
+    def _kept(
+        self, link: _Link, stream_id: _StreamId | None, app_name: str, changes: list[Any]
+    ) -> None:
+        """What a publish did: the keys' newest ids, or (Redis down) what to send again."""
         if stream_id is None:  # Redis is down: sent again once it is back
             link.unsent.update((key, (app_name, raw)) for key, raw in changes)
             return
