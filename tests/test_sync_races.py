@@ -634,3 +634,34 @@ async def test_a_write_cancelled_while_publishing_still_reaches_the_other_proces
     one.bus.execute = real  # type: ignore[method-assign]
     assert browser.local_storage["app.k"] == '"new"'
     await _reads(b, s2, "k", "new")
+
+
+async def test_a_rollback_reaches_localstorage_through_another_process(
+    monkeypatch: Any, processes: Callable[[], RedisSync]
+) -> None:
+    """A (the only tab of the browser in process one) closes mid-write; B is served by
+    process two. The previous value goes back through process two's tab, so localStorage
+    agrees with every read; B's listener hears nothing (nothing changed for it)."""
+    browser = FakeBrowser()
+    one, two = processes(), processes()
+    s1 = _storage(browser, one, timeout=0.5)
+    s2 = _storage(browser, two, timeout=0.5)
+    a, b = browser.open_tab(), browser.open_tab()
+    await a.run(s1.set, "k", "old")
+    await _reads(b, s2, "k", "old")
+    heard: list[StorageEvent] = []
+
+    async def listen() -> None:
+        s2.subscribe(heard.append)
+
+    await b.run(listen)
+    closed = _take_then_close(monkeypatch, browser, a, "app.k")
+    with pytest.raises(StorageTimeoutError):
+        await a.run(s1.set, "k", "new")
+    assert closed.is_set()
+    assert browser.local_storage["app.k"] == '"new"'  # A's client wrote it before closing
+    await _until(lambda: browser.local_storage["app.k"] == '"old"', "the previous value back")
+    assert await b.run(s2.get, "k") == "old"
+    assert b.copy is not None
+    assert b.copy["app.k"] == '"old"'
+    assert heard == []

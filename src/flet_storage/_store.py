@@ -673,7 +673,10 @@ class Store:
                 scope.note(key, raw)
             # To every tab's client, this one's too (it may still take calls), and so to
             # localStorage: each client's copy, localStorage and the mirror agree again.
+            # Other processes too (their tabs' clients write localStorage where this
+            # process may have no other tab), as a write nobody hears of.
             _forward(scope.browser, rollback)
+            await scope.browser.sync.publish(scope.browser, self.app_name, None, rollback, True)
         if undo:
             await self._restore(state, undo)
         return heads, outcomes, applied, changed

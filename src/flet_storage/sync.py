@@ -146,9 +146,15 @@ class InProcessSync:
         """A write of `keys` is under way."""
 
     async def publish(
-        self, browser: Browser, app_name: str, kind: ChangeKind | None, changes: list[Any]
+        self,
+        browser: Browser,
+        app_name: str,
+        kind: ChangeKind | None,
+        changes: list[Any],
+        restore: bool = False,
     ) -> None:
-        """A write of namespace `app_name` landed `changes` (`(key, raw)`, in order)."""
+        """A write of namespace `app_name` landed `changes` (`(key, raw)`, in order).
+        `restore`: previous values put back after a failed write (nobody hears of them)."""
 
     def end(self, browser: Browser, keys: Iterable[str]) -> None:
         """The write of `keys` is over (landed, published, or failed)."""
@@ -205,7 +211,9 @@ class _Link:
         """Storage key -> the id of the newest change of it applied or written here."""
         self.prune_at = 256
         self.writing: dict[str, int] = {}
-        self.deferred: dict[str, tuple[_StreamId, str, ChangeKind | None, RawValue | None]] = {}
+        self.deferred: dict[
+            str, tuple[_StreamId, str, ChangeKind | None, RawValue | None, bool]
+        ] = {}
         self.unsent: dict[str, tuple[str, RawValue | None]] = {}
         """Storage key -> (namespace, raw) written here while Redis was down."""
         self.inbox: asyncio.Queue[bytes | asyncio.Future[None]] = asyncio.Queue()
@@ -368,14 +376,19 @@ class RedisSync(InProcessSync):
                 link.writing[key] = link.writing.get(key, 0) + 1
 
     async def publish(
-        self, browser: Browser, app_name: str, kind: ChangeKind | None, changes: list[Any]
+        self,
+        browser: Browser,
+        app_name: str,
+        kind: ChangeKind | None,
+        changes: list[Any],
+        restore: bool = False,
     ) -> None:
         link = browser.link
         if link is None or not changes:
             return
         # Seen through even if the writer is cancelled meanwhile: what landed must reach the
         # other processes, or be kept to be sent again.
-        sending = asyncio.ensure_future(self._send(link, app_name, kind, changes))
+        sending = asyncio.ensure_future(self._send(link, app_name, kind, changes, restore))
         cancelled = False
         while True:
             try:
@@ -413,15 +426,23 @@ class RedisSync(InProcessSync):
             link.writing.pop(key, None)
             deferred = link.deferred.pop(key, None)
             if deferred is not None and deferred[0] > link.seen.get(key, (0, 0)):
-                stream_id, app_name, kind, raw = deferred
+                stream_id, app_name, kind, raw, restore = deferred
                 link.seen[key] = stream_id
-                _receive(browser, app_name, kind, [(key, raw)])
+                _receive(browser, app_name, kind, [(key, raw)], not restore)
 
     async def _send(
-        self, link: _Link, app_name: str, kind: ChangeKind | None, changes: list[Any]
+        self,
+        link: _Link,
+        app_name: str,
+        kind: ChangeKind | None,
+        changes: list[Any],
+        restore: bool = False,
     ) -> _StreamId | None:
         """Publish a write; its stream id, or None if Redis is down."""
-        body = json.dumps({"o": self._origin, "n": app_name, "k": kind, "c": changes})
+        message: dict[str, Any] = {"o": self._origin, "n": app_name, "k": kind, "c": changes}
+        if restore:
+            message["r"] = 1
+        body = json.dumps(message)
         try:
             answer = await self.bus.execute(
                 "EVAL", _PUBLISH, 1, link.channel, body, self.history, int(self.keep * 1000)
@@ -492,7 +513,8 @@ class RedisSync(InProcessSync):
             message = json.loads(body)
             origin = message["o"]
             app_name, kind, changes = _parse(message)
-        except (ValueError, TypeError, KeyError) as exc:  # anyone who can write to Redis
+            restore = message.get("r") == 1  # previous values put back: nobody hears them
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # anyone who can write
             # Not ours: skipped, and its id not taken as the last (a next message names it
             # as its previous one, so the history is read again; it is skipped there too).
             logger.warning("a sync message from Redis was skipped: %s", type(exc).__name__)
@@ -508,13 +530,13 @@ class RedisSync(InProcessSync):
             if stream_id <= link.seen.get(key, (0, 0)):
                 continue  # a newer change of it was applied or written here
             if link.writing.get(key):
-                link.deferred[key] = (stream_id, app_name, kind, raw)
+                link.deferred[key] = (stream_id, app_name, kind, raw, restore)
                 continue
             link.seen[key] = stream_id
             link.unsent.pop(key, None)  # what was written here meanwhile came before this
             now.append((key, raw))
         if now:
-            _receive(browser, app_name, kind, now)
+            _receive(browser, app_name, kind, now, not restore)
 
     def _reconnected(self) -> None:
         for browser in list(self._browsers.values()):
@@ -578,8 +600,12 @@ def _unlink(link: _Link) -> None:
 
 
 def _receive(
-    browser: Browser, app_name: str, kind: ChangeKind | None, changes: list[tuple[str, Any]]
+    browser: Browser,
+    app_name: str,
+    kind: ChangeKind | None,
+    changes: list[tuple[str, Any]],
+    announce: bool = True,
 ) -> None:
     from ._store import receive
 
-    receive(browser, app_name, kind, changes)
+    receive(browser, app_name, kind, changes, announce=announce)
