@@ -89,6 +89,14 @@ class ScopeState:
                 else:
                     state.cache[key] = raw
 
+    def landed(self, changes: Iterable[Change]) -> None:
+        """Writes that landed together (elsewhere, or before the scope knew of them): one
+        version, and every cache that covers their keys kept current."""
+        self.version += 1
+        for key, raw in changes:
+            self.written[key] = self.version
+            self.note(key, raw)
+
     def invalidate(self) -> None:
         """What the backend holds is unknown (a call failed or was cancelled)."""
         self.version += 1
@@ -129,6 +137,29 @@ def _detached() -> contextvars.Context:
     context = holding_nothing()
     context.run(_late.set, None)
     return context
+
+
+class _Writing:
+    """A write of the keys of `groups` under way in `state` (`with`): what other processes
+    send for them waits for it (see `InProcessSync.begin`), and if it fails, what the
+    backend holds is unknown."""
+
+    __slots__ = ("browser", "keys", "scope")
+
+    def __init__(self, state: NamespaceState, groups: Sequence[Sequence[Change]]) -> None:
+        self.scope = scope = state.scope
+        self.browser = browser = scope.browser
+        self.keys = [key for group in groups for key, _ in group] if browser is not None else []
+
+    def __enter__(self) -> None:
+        if self.browser is not None:
+            self.browser.sync.begin(self.browser, self.keys)
+
+    def __exit__(self, kind: object, exc: BaseException | None, trace: object) -> None:
+        if exc is not None:
+            self.scope.invalidate()
+        if self.browser is not None:
+            self.browser.sync.end(self.browser, self.keys)
 
 
 @dataclass(eq=False)
@@ -400,21 +431,11 @@ class Store:
             await self.join()
             await self._relock()
         state = self.state()
-        browser = state.scope.browser
-        keys = [key for group in groups for key, _ in group] if browser is not None else []
-        if browser is not None:
-            browser.sync.begin(browser, keys)
-        try:
+        with _Writing(state, groups):
             _, outcomes, applied, changed = await self._write(state, groups, previous)
-            if applied and (browser is not None or self._tabs):
+            if applied and (state.scope.browser is not None or self._tabs):
                 await self._spread(state, applied, changed, kind)
             return outcomes
-        except BaseException:
-            state.scope.invalidate()
-            raise
-        finally:
-            if browser is not None:
-                browser.sync.end(browser, keys)
 
     async def _first_write(
         self, groups: Sequence[Sequence[Change]], previous: bool, kind: ChangeKind | None
@@ -450,19 +471,10 @@ class Store:
             self._hand_over(since, applied, kind)
             raise
         state = self.state()
-        browser = state.scope.browser
-        assert browser is not None
-        keys = [key for group in groups for key, _ in group]
-        browser.sync.begin(browser, keys)
-        try:
+        with _Writing(state, groups):
             return await self._adopt(
                 state, groups, previous, since, outcomes, applied, changed, kind
             )
-        except BaseException:
-            state.scope.invalidate()
-            raise
-        finally:
-            browser.sync.end(browser, keys)
 
     async def _adopt(
         self,
@@ -515,13 +527,9 @@ class Store:
             changed = applied
         else:
             member = self.page_state().scope.member
-            version = scope.version = scope.version + 1
-            for key, raw in applied:
-                if member is not None:
-                    member.pending.pop(key, None)
-                    member.sending.pop(key, None)
-                scope.written[key] = version
-                scope.note(key, raw)
+            if member is not None:
+                _supersede(member, [key for key, _ in applied])
+            scope.landed(applied)
         if applied:
             await self._spread(state, applied, changed, kind)
         return outcomes
@@ -542,21 +550,13 @@ class Store:
         try:
             await self.join()
             state = self.state()
-            browser = state.scope.browser
-            if browser is None:
+            if state.scope.browser is None:
                 return
-            keys = [key for key, _ in applied]
-            async with state.scope.locks.hold(keys):
-                browser.sync.begin(browser, keys)
-                try:
+            async with state.scope.locks.hold([key for key, _ in applied]):
+                with _Writing(state, [applied]):
                     await self._adopt(
                         state, [applied], False, since, [(None, None)], applied, applied, kind, True
                     )
-                except BaseException:
-                    state.scope.invalidate()
-                    raise
-                finally:
-                    browser.sync.end(browser, keys)
                 others = [listeners for listeners, remote in self.audiences() if remote]
                 announce_remote(others, self.app_name, kind, applied, {})
         except Exception as exc:  # e.g. the tab's client stopped answering
@@ -572,14 +572,14 @@ class Store:
         changed: list[Change],
         kind: ChangeKind | None,
     ) -> None:
-        """Send what landed here to the browser's other tabs (`applied`) and processes
-        (`changed`)."""
+        """Send what landed here (`applied`, not empty) to the browser's other tabs, and what
+        of it changed (`changed`) to other processes."""
         page = self._base.scope() if self._base is not None else None
         browser = state.scope.browser
-        if browser is not None and applied:
+        if browser is not None:
             _forward(browser, applied, page)
             await browser.sync.publish(browser, self.app_name, kind, changed)
-        elif self._sync is None and applied and page is not None:
+        elif self._sync is None and page is not None:
             # sync=False on a page that joined a browser through other storages: the
             # browser's mirror must still hold what this tab wrote.
             member = _scope_state(page).member
@@ -603,9 +603,7 @@ class Store:
         if member is not None:  # this tab's own write supersedes what it was still to be sent
             keys = {key for group in groups for key, _ in group}
             await _after_forwards(member, keys)
-            for key in keys:
-                member.pending.pop(key, None)
-                member.sending.pop(key, None)
+            _supersede(member, keys)
         # A write uses the cache if loaded, never loads it: it must not wait for a load.
         cache = self._loaded(state)
         start = state.scope.version
@@ -669,13 +667,11 @@ class Store:
                     changed.extend(group)  # not the removal of what was not there
             outcomes.append((before, error))
         if rollback and scope.browser is not None:
-            for key, raw in rollback:
-                scope.note(key, raw)
             # To every tab's client, this one's too (it may still take calls), and so to
             # localStorage: each client's copy, localStorage and the mirror agree again.
             # Other processes too (their tabs' clients write localStorage where this
             # process may have no other tab), as a write nobody hears of.
-            _forward(scope.browser, rollback)
+            receive(scope.browser, self.app_name, None, rollback, announce=False)
             await scope.browser.sync.publish(scope.browser, self.app_name, None, rollback, True)
         if undo:
             await self._restore(state, undo)
@@ -927,6 +923,14 @@ async def _after_forwards(member: Member, keys: set[str]) -> None:
         await asyncio.wait([member.flight])
 
 
+def _supersede(member: Member, keys: Iterable[str]) -> None:
+    """The tab's own write of `keys` landed (or is going out) after what was still to be
+    forwarded to its client: that is not sent, nor sent again if it failed."""
+    for key in keys:
+        member.pending.pop(key, None)
+        member.sending.pop(key, None)
+
+
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
@@ -951,10 +955,7 @@ def receive(
     mirror = scope.namespaces.get(app_name)
     cache = mirror.cache if mirror is not None else None
     previous = {key: cache.get(key) for key, _ in changes} if cache is not None else {}
-    scope.version += 1
-    for key, raw in changes:
-        scope.written[key] = scope.version
-        scope.note(key, raw)
+    scope.landed(changes)
     _forward(browser, changes, here)
     if not announce:
         return
