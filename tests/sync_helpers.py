@@ -61,3 +61,35 @@ def no_spin(seconds: float = HANG) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+async def landed_then_slow(browser: FakeBrowser, tab: FakeTab, key: str, raw: Any) -> None:
+    """Wait until `tab`'s round stored `raw` under storage key `key`, then make its client
+    hold its answers (it is slow to take what it missed while joining)."""
+    for _ in range(1000):  # not `until`: its polls take longer than the join
+        if browser.local_storage.get(key) == raw:
+            break
+        await asyncio.sleep(0)
+    tab.answering.clear()
+
+
+def take_then_close(
+    monkeypatch: Any, browser: FakeBrowser, tab: FakeTab, key: str
+) -> asyncio.Event:
+    """`tab`'s client applies a set of storage key `key` (localStorage too), then never
+    answers again (its tab closed): the event is set once it took the set."""
+    backend: Any = browser.backend
+    real_set = type(backend).set
+    closed = asyncio.Event()
+
+    async def take_then_close(self: Any, k: str, value: Any) -> bool:
+        if closed.is_set() and self._tab() is tab:
+            await asyncio.Event().wait()
+        answer = await real_set(self, k, value)
+        if self._tab() is tab and k == key and not closed.is_set():
+            closed.set()
+            await asyncio.Event().wait()  # never answers
+        return bool(answer)
+
+    monkeypatch.setattr(type(backend), "set", take_then_close)
+    return closed

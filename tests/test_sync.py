@@ -9,7 +9,7 @@ import random
 from typing import Any
 
 import pytest
-from sync_helpers import no_spin, until
+from sync_helpers import landed_then_slow, no_spin, take_then_close, until
 
 from flet_storage import (
     FletStorage,
@@ -258,11 +258,7 @@ async def test_a_first_write_cancelled_while_its_tab_joins_still_reaches_all() -
     await until(lambda: b.copy is not None, "B's client loaded")
     await a.run(storage.set, "other", 1)  # lands while B's round is under way
     b.answering.set()
-    for _ in range(1000):  # not `until`: its polls take longer than the join
-        if browser.local_storage.get("app.k") == '"b"':  # B's round landed
-            break
-        await asyncio.sleep(0)
-    b.answering.clear()  # B's client is slow to take what it missed
+    await landed_then_slow(browser, b, "app.k", '"b"')
     for _ in range(20):
         await asyncio.sleep(0)
     assert not first.done()
@@ -329,18 +325,7 @@ async def test_a_tab_that_closes_mid_write_leaves_the_previous_value_everywhere(
     storage = _storage(browser, timeout=0.5)  # how long a silent client is waited for
     await a.run(storage.set, "k", "old")
     assert await b.run(storage.get, "k") == "old"  # both joined, the mirror loaded
-    backend: Any = browser.backend
-    real_set = type(backend).set
-    closed = asyncio.Event()
-
-    async def take_then_close(self: Any, key: str, value: Any) -> bool:
-        answer = await real_set(self, key, value)
-        if self._tab() is a and key == "app.k" and not closed.is_set():
-            closed.set()
-            await asyncio.Event().wait()  # never answers
-        return bool(answer)
-
-    monkeypatch.setattr(type(backend), "set", take_then_close)
+    closed = take_then_close(monkeypatch, browser, a, "app.k")
     with pytest.raises(StorageTimeoutError):
         await a.run(storage.set, "k", "new")
     assert closed.is_set()
@@ -477,6 +462,25 @@ def _count_calls(browser: FakeBrowser, tab: FakeTab) -> list[tuple[str, str]]:
     return seen
 
 
+async def _first_round(
+    browser: FakeBrowser, tab: FakeTab, calls: int, fn: Any, *args: Any
+) -> tuple[Any, list[tuple[str, str]], list[tuple[str, str]]]:
+    """Run `fn(*args)` as `tab`'s first operation with its client holding its answers until
+    `calls` calls arrived (and nothing more for a while): `(fn's result, the calls of that
+    first round, every call it sent)`."""
+    seen = _count_calls(browser, tab)
+    tab.answering.clear()  # what arrives before any answer is one round
+    running = asyncio.ensure_future(tab.run(fn, *args))
+    try:
+        await until(lambda: len(seen) == calls, f"the {calls} calls of the first round")
+        for _ in range(20):
+            await asyncio.sleep(0)
+        in_round = list(seen)
+    finally:
+        tab.answering.set()
+    return await running, in_round, seen
+
+
 @pytest.mark.parametrize("first", ["get", "get_keys"])
 async def test_a_tabs_first_read_reads_the_browser_id_in_its_own_round(first: str) -> None:
     """No extra round trip to learn which browser a tab belongs to: the id is read with
@@ -486,17 +490,9 @@ async def test_a_tabs_first_read_reads_the_browser_id_in_its_own_round(first: st
     storage = _storage(browser)
     await a.run(storage.set, "k", "v")
     b = browser.open_tab()
-    seen = _count_calls(browser, b)
-    b.answering.clear()  # B's client holds its answers: what arrives meanwhile is one round
-    read = asyncio.ensure_future(b.run(getattr(storage, first), *(["k"] if first == "get" else [])))
-    try:
-        await until(lambda: len(seen) == 2, "both calls of B's first round")
-        for _ in range(20):
-            await asyncio.sleep(0)
-        in_round = list(seen)
-    finally:
-        b.answering.set()
-    assert await read == ("v" if first == "get" else ["k"])
+    args = ["k"] if first == "get" else []
+    read, in_round, seen = await _first_round(browser, b, 2, getattr(storage, first), *args)
+    assert read == ("v" if first == "get" else ["k"])
     expected = ("get", "app.k") if first == "get" else ("get_keys", "")
     assert in_round == [("get", BROWSER_KEY), expected]
     assert seen == in_round  # and nothing more
@@ -515,18 +511,9 @@ async def test_a_tabs_first_write_reads_the_browser_id_in_its_own_round(first: s
     await a.run(storage.set, "k", "v")
     assert await a.run(storage.get, "k") == "v"
     b = browser.open_tab()
-    seen = _count_calls(browser, b)
-    b.answering.clear()
     args = ("k", "w") if first == "set" else ("k",)
-    write = asyncio.ensure_future(b.run(getattr(storage, first), *args))
-    try:
-        await until(lambda: len(seen) == 3, "the three calls of B's first round")
-        for _ in range(20):
-            await asyncio.sleep(0)
-        in_round = list(seen)
-    finally:
-        b.answering.set()
-    assert await write in (None, True)
+    written, in_round, seen = await _first_round(browser, b, 3, getattr(storage, first), *args)
+    assert written in (None, True)
     assert in_round == [("get", BROWSER_KEY), ("get", "app.k"), (first, "app.k")]
     assert seen == in_round  # and nothing more
     expected = "w" if first == "set" else None
@@ -542,17 +529,8 @@ async def test_a_tabs_first_increment_reads_the_browser_id_in_its_read_round() -
     storage = _storage(browser)
     await a.run(storage.set, "n", 1)
     b = browser.open_tab()
-    seen = _count_calls(browser, b)
-    b.answering.clear()
-    increment = asyncio.ensure_future(b.run(storage.increment, "n"))
-    try:
-        await until(lambda: len(seen) == 2, "the two calls of B's first round")
-        for _ in range(20):
-            await asyncio.sleep(0)
-        first_round = list(seen)
-    finally:
-        b.answering.set()
-    assert await increment == 2
+    incremented, first_round, seen = await _first_round(browser, b, 2, storage.increment, "n")
+    assert incremented == 2
     assert first_round == [("get", BROWSER_KEY), ("get", "app.n")]
     assert seen[2:] == [("get", "app.n"), ("set", "app.n")]  # the write's round, and no more
     assert await a.run(storage.get, "n") == 2

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import redis.asyncio
 from redis_server import RedisServer
-from sync_helpers import HANG
+from sync_helpers import HANG, landed_then_slow, take_then_close
 from sync_helpers import reads as _reads
 from sync_helpers import storage as _storage
 from sync_helpers import until as _until
@@ -458,27 +458,6 @@ async def test_redis_restarted_with_its_history_lost_processes_go_on_in_step(
 # -- a second reader's attack on the first-write join, the hand-over and the rollback --------
 
 
-def _take_then_close(
-    monkeypatch: Any, browser: FakeBrowser, tab: FakeTab, key: str
-) -> asyncio.Event:
-    """`tab`'s client applies a set of `key` (localStorage too), then never answers again."""
-    backend: Any = browser.backend
-    real_set = type(backend).set
-    closed = asyncio.Event()
-
-    async def take_then_close(self: Any, k: str, value: Any) -> bool:
-        if closed.is_set() and self._tab() is tab:
-            await asyncio.Event().wait()
-        answer = await real_set(self, k, value)
-        if self._tab() is tab and k == key and not closed.is_set():
-            closed.set()
-            await asyncio.Event().wait()  # never answers
-        return bool(answer)
-
-    monkeypatch.setattr(type(backend), "set", take_then_close)
-    return closed
-
-
 async def _settled(browser: FakeBrowser, storage: FletStorage, *tabs: FakeTab) -> None:
     """Wait until the forwards to the tabs that still answer have reached their clients."""
 
@@ -500,7 +479,7 @@ async def test_a_rollback_never_undoes_a_newer_write(monkeypatch: Any) -> None:
     plain = _storage(browser, sync=False)
     await a.run(synced.set, "k", "old")
     assert await b.run(synced.get, "k") == "old"  # both joined, the mirror loaded
-    closed = _take_then_close(monkeypatch, browser, a, "app.k")
+    closed = take_then_close(monkeypatch, browser, a, "app.k")
     a_write = asyncio.ensure_future(a.run(synced.set, "k", "new"))
     await _until(closed.is_set, "A's client took the write")
     await b.run(plain.set, "k", "fresh")  # lands and returns: the newest write
@@ -555,11 +534,7 @@ async def test_a_first_write_is_superseded_by_its_own_tabs_later_write() -> None
     await _until(lambda: a.copy is not None, "A's client loaded")
     await b.run(storage.set, "other", 1)  # lands while A's round is under way
     a.answering.set()
-    for _ in range(1000):  # not `until`: its polls take longer than the join
-        if browser.local_storage.get("app.n") == "5":  # A's round landed
-            break
-        await asyncio.sleep(0)
-    a.answering.clear()  # A's client is slow to take what it missed
+    await landed_then_slow(browser, a, "app.n", "5")
     for _ in range(20):
         await asyncio.sleep(0)
     assert not first.done()
@@ -655,7 +630,7 @@ async def test_a_rollback_reaches_localstorage_through_another_process(
         s2.subscribe(heard.append)
 
     await b.run(listen)
-    closed = _take_then_close(monkeypatch, browser, a, "app.k")
+    closed = take_then_close(monkeypatch, browser, a, "app.k")
     with pytest.raises(StorageTimeoutError):
         await a.run(s1.set, "k", "new")
     assert closed.is_set()

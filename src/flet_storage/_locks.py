@@ -107,15 +107,15 @@ class KeyLocks:
         one of the holds of `chain` holds. A wait may be for another KeyLocks' key (a tab
         holds its page's locks while it waits for its browser's)."""
         owner = self._owners.get(key)
-        seen: set[int] = set()
-        while owner is not None and id(owner) not in seen:
+        seen: set[_Holder] = set()
+        while owner is not None and owner not in seen:
             if owner in chain:
                 raise RuntimeError(
                     "two tasks would wait for each other's keys forever: an update() "
                     "function writes a key that another task holds while it waits for a "
                     "key this one holds; do not write other keys from update()'s function"
                 )
-            seen.add(id(owner))
+            seen.add(owner)
             waiting = owner.waiting
             owner = None if waiting is None else waiting[0]._owners.get(waiting[1])
 

@@ -398,21 +398,15 @@ class RedisSync(InProcessSync):
                 if sending.done():
                     raise
                 cancelled = True
-        self._kept(link, stream_id, app_name, changes)
-        if cancelled:
-            raise asyncio.CancelledError
-
-    def _kept(
-        self, link: _Link, stream_id: _StreamId | None, app_name: str, changes: list[Any]
-    ) -> None:
-        """What a publish did: the keys' newest ids, or (Redis down) what to send again."""
         if stream_id is None:  # Redis is down: sent again once it is back
             link.unsent.update((key, (app_name, raw)) for key, raw in changes)
-            return
-        for key, _ in changes:
-            link.unsent.pop(key, None)
-            if stream_id > link.seen.get(key, (0, 0)):
-                link.seen[key] = stream_id
+        else:
+            for key, _ in changes:
+                link.unsent.pop(key, None)
+                if stream_id > link.seen.get(key, (0, 0)):
+                    link.seen[key] = stream_id
+        if cancelled:
+            raise asyncio.CancelledError
 
     def end(self, browser: Browser, keys: Iterable[str]) -> None:
         link = browser.link
